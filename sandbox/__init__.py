@@ -1,0 +1,1 @@
+"""A local, simulated Kubernetes API server that runs pods as local processes."""

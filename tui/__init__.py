@@ -1,0 +1,1 @@
+"""The terminal UI that deploys, watches and drives the kit on a Kubernetes cluster."""
