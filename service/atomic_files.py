@@ -1,0 +1,51 @@
+"""Crash-safe file writes: a reader sees the old file or the complete new one, never a part.
+
+The recipe is the POSIX one: write a temporary file in the same directory, fsync it, rename it
+over the target with os.replace, then fsync the directory so the rename itself is durable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+TEMP_PREFIX = ".tmp-"
+
+
+def fsync_dir(path: Path) -> None:
+    """Make the entries of `path` (creations, renames) durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_writer(target: Path, mode: str = "w", newline: str | None = None) -> Iterator[IO]:
+    """Open a temporary sibling of `target`; on a clean exit it replaces `target` atomically.
+
+    If the block raises, the temporary file is removed and `target` is untouched.
+    """
+    fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX + target.name + ".", dir=target.parent)
+    tmp = Path(tmp_name)
+    try:
+        encoding = None if "b" in mode else "utf-8"
+        with os.fdopen(fd, mode, encoding=encoding, newline=newline) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(target.parent)
+
+
+def write_text_atomic(target: Path, text: str) -> None:
+    with atomic_writer(target) as handle:
+        handle.write(text)
