@@ -166,7 +166,9 @@ class ModelStore:
                 "created": datetime.now(UTC).isoformat(timespec="seconds"),
                 "sha256": file_sha256(model_path),
             }
-            write_text_atomic(staging / METADATA_FILE, json.dumps(complete, indent=2) + "\n")
+            write_text_atomic(
+                staging / METADATA_FILE, json.dumps(complete, indent=2, default=str) + "\n"
+            )
             staging.rename(self._versions / version)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
