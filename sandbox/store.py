@@ -1,0 +1,397 @@
+"""The object store: every API object as a plain dict, one resourceVersion counter, watch history.
+
+Thread-safe (one re-entrant lock), in memory, and persisted to ``<state>/objects.json`` by a
+background flusher shortly after each write (and on ``close()``), so a restarted sandbox finds
+its objects again.  The store knows nothing of HTTP; defaulting and validation live in the
+server, controllers write through ``mutate``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import threading
+import uuid
+from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sandbox.selectors import field_matcher, label_matcher
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+Key = tuple[str, str, str]  # (resource, namespace or "", name)
+Listener = Callable[[str, str, Obj], None]
+ObjList = list[Obj]
+History = list[tuple[int, str, str, Obj]]
+
+HISTORY_SIZE = 5000
+FLUSH_DELAY = 0.2
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class ApiError(Exception):
+    """An error the API answers with a Kubernetes ``Status`` object."""
+
+    def __init__(self, code: int, reason: str, message: str, details: Obj | None = None):
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+        self.message = message
+        self.details = details
+
+    def status(self) -> Obj:
+        status: Obj = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        }
+        if self.details:
+            status["details"] = self.details
+        return status
+
+    @classmethod
+    def not_found(cls, resource: str, name: str) -> ApiError:
+        return cls(
+            404,
+            "NotFound",
+            f'{resource} "{name}" not found',
+            {"name": name, "kind": resource},
+        )
+
+    @classmethod
+    def already_exists(cls, resource: str, name: str) -> ApiError:
+        return cls(
+            409,
+            "AlreadyExists",
+            f'{resource} "{name}" already exists',
+            {"name": name, "kind": resource},
+        )
+
+    @classmethod
+    def conflict(cls, resource: str, name: str, why: str) -> ApiError:
+        return cls(
+            409,
+            "Conflict",
+            f'Operation cannot be fulfilled on {resource} "{name}": {why}',
+            {"name": name, "kind": resource},
+        )
+
+    @classmethod
+    def invalid(cls, resource: str, name: str, why: str) -> ApiError:
+        return cls(
+            422,
+            "Invalid",
+            f'{resource} "{name}" is invalid: {why}',
+            {"name": name, "kind": resource},
+        )
+
+    @classmethod
+    def bad_request(cls, message: str) -> ApiError:
+        return cls(400, "BadRequest", message)
+
+
+def _key(resource: str, namespace: str | None, name: str) -> Key:
+    return (resource, namespace or "", name)
+
+
+def _key_of(resource: str, obj: Obj) -> Key:
+    meta = obj.get("metadata") or {}
+    return _key(resource, meta.get("namespace"), meta.get("name", ""))
+
+
+class Store:
+    """All objects of the sandbox, keyed by (resource, namespace, name)."""
+
+    def __init__(self, state_dir: Path | None):
+        self._lock = threading.RLock()
+        self._objects: dict[Key, Obj] = {}
+        self.resource_version = 1
+        self._history: deque[tuple[int, str, str, Obj]] = deque(maxlen=HISTORY_SIZE)
+        self._history_floor = self.resource_version
+        self._listeners: list[Listener] = []
+        self._pending: deque[tuple[str, str, Obj]] = deque()
+        self._dispatch_lock = threading.RLock()
+        self._path = state_dir / "objects.json" if state_dir else None
+        self._dirty = threading.Event()
+        self._closed = threading.Event()
+        self._flusher: threading.Thread | None = None
+        if self._path:
+            self._load()
+            self._flusher = threading.Thread(target=self._flush_loop, name="store-flush")
+            self._flusher.daemon = True
+            self._flusher.start()
+
+    # ----------------------------------------------------------------- reads
+
+    def get(self, resource: str, namespace: str | None, name: str) -> Obj:
+        with self._lock:
+            obj = self._objects.get(_key(resource, namespace, name))
+            if obj is None:
+                raise ApiError.not_found(resource, name)
+            return copy.deepcopy(obj)
+
+    def list(
+        self,
+        resource: str,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> tuple[ObjList, int]:
+        labels_ok, fields_ok = label_matcher(label_selector), field_matcher(field_selector)
+        with self._lock:
+            items = [
+                copy.deepcopy(obj)
+                for (kind, ns, _), obj in sorted(self._objects.items())
+                if kind == resource
+                and (namespace is None or ns == namespace)
+                and labels_ok(obj)
+                and fields_ok(obj)
+            ]
+            return items, self.resource_version
+
+    def events_since(self, resource_version: int) -> History | None:
+        """Write events after ``resource_version``; None when that version is too old (410)."""
+        with self._lock:
+            if resource_version < self._history_floor:
+                return None
+            return [
+                (rv, kind, resource, copy.deepcopy(obj))
+                for rv, kind, resource, obj in self._history
+                if rv > resource_version
+            ]
+
+    # ---------------------------------------------------------------- writes
+
+    def create(self, resource: str, obj: Obj) -> Obj:
+        obj = copy.deepcopy(obj)
+        meta = obj.setdefault("metadata", {})
+        with self._lock:
+            if not meta.get("name"):
+                prefix = meta.get("generateName")
+                if not prefix:
+                    raise ApiError.invalid(resource, "", "metadata.name: Required value")
+                meta["name"] = self._generate_name(resource, meta.get("namespace"), prefix)
+            key = _key_of(resource, obj)
+            if key in self._objects:
+                raise ApiError.already_exists(resource, meta["name"])
+            meta["uid"] = str(uuid.uuid4())
+            meta["creationTimestamp"] = now_rfc3339()
+            meta["generation"] = 1
+            for transient in ("deletionTimestamp", "deletionGracePeriodSeconds"):
+                meta.pop(transient, None)
+            self._write(resource, key, obj, "ADDED")
+            result = copy.deepcopy(obj)
+        self._dispatch()
+        return result
+
+    def update(self, resource: str, obj: Obj, *, subresource: str | None = None) -> Obj:
+        meta = obj.get("metadata") or {}
+        with self._lock:
+            key = _key_of(resource, obj)
+            stored = self._objects.get(key)
+            if stored is None:
+                raise ApiError.not_found(resource, meta.get("name", ""))
+            wanted_rv = meta.get("resourceVersion")
+            if wanted_rv and str(wanted_rv) != stored["metadata"]["resourceVersion"]:
+                raise ApiError.conflict(
+                    resource,
+                    key[2],
+                    "the object has been modified; please apply your changes to the latest "
+                    "version and try again",
+                )
+            if subresource == "status":
+                new = copy.deepcopy(stored)
+                if "status" in obj:
+                    new["status"] = copy.deepcopy(obj["status"])
+            else:
+                new = copy.deepcopy(obj)
+                if "status" in stored:
+                    new["status"] = copy.deepcopy(stored["status"])
+                else:
+                    new.pop("status", None)
+            result = self._replace(resource, key, stored, new)
+        self._dispatch()
+        return result
+
+    def mutate(
+        self,
+        resource: str,
+        namespace: str | None,
+        name: str,
+        fn: Callable[[Obj], None],
+        *,
+        subresource: str | None = None,
+    ) -> Obj:
+        """Read-modify-write under the lock; a change that changes nothing writes nothing."""
+        with self._lock:
+            key = _key(resource, namespace, name)
+            stored = self._objects.get(key)
+            if stored is None:
+                raise ApiError.not_found(resource, name)
+            new = copy.deepcopy(stored)
+            fn(new)
+            if subresource == "status":
+                status = new.get("status")
+                new = copy.deepcopy(stored)
+                new["status"] = status
+            if new == stored:
+                return copy.deepcopy(stored)
+            result = self._replace(resource, key, stored, new)
+        self._dispatch()
+        return result
+
+    def delete(
+        self, resource: str, namespace: str | None, name: str, propagation: str = "Background"
+    ) -> Obj:
+        with self._lock:
+            key = _key(resource, namespace, name)
+            if key not in self._objects:
+                raise ApiError.not_found(resource, name)
+            result = self._delete_cascading(key, propagation)
+        self._dispatch()
+        return result
+
+    def subscribe(self, callback: Listener) -> Callable[[], None]:
+        with self._dispatch_lock:
+            self._listeners.append(callback)
+
+        def unsubscribe() -> None:
+            with self._dispatch_lock:
+                if callback in self._listeners:
+                    self._listeners.remove(callback)
+
+        return unsubscribe
+
+    def close(self) -> None:
+        """Stop the flusher and write the objects one last time."""
+        self._closed.set()
+        if self._flusher:
+            self._flusher.join(timeout=5)
+        self._save()
+
+    # -------------------------------------------------------------- internals
+
+    def _generate_name(self, resource: str, namespace: str | None, prefix: str) -> str:
+        while True:
+            name = prefix + uuid.uuid4().hex[:5]
+            if _key(resource, namespace, name) not in self._objects:
+                return name
+
+    def _replace(self, resource: str, key: Key, stored: Obj, new: Obj) -> Obj:
+        meta = new.setdefault("metadata", {})
+        old_meta = stored["metadata"]
+        for fixed in ("uid", "creationTimestamp", "name", "namespace"):
+            if fixed in old_meta:
+                meta[fixed] = old_meta[fixed]
+        generation = old_meta.get("generation", 1)
+        meta["generation"] = generation + 1 if new.get("spec") != stored.get("spec") else generation
+        self._write(resource, key, new, "MODIFIED")
+        return copy.deepcopy(new)
+
+    def _write(self, resource: str, key: Key, obj: Obj, event: str) -> None:
+        self.resource_version += 1
+        obj["metadata"]["resourceVersion"] = str(self.resource_version)
+        self._objects[key] = obj
+        self._record(event, resource, obj)
+
+    def _delete_cascading(self, key: Key, propagation: str) -> Obj:
+        obj = self._objects.pop(key)
+        self.resource_version += 1
+        obj["metadata"]["resourceVersion"] = str(self.resource_version)
+        self._record("DELETED", key[0], obj)
+        uid = obj["metadata"].get("uid")
+        if key[0] == "namespaces":
+            for member in [k for k in self._objects if k[1] == key[2]]:
+                if member in self._objects:
+                    self._delete_cascading(member, "Background")
+        for other_key, other in list(self._objects.items()):
+            owners = other["metadata"].get("ownerReferences") or []
+            if not any(ref.get("uid") == uid for ref in owners):
+                continue
+            if propagation == "Orphan":
+                orphan = copy.deepcopy(other)
+                orphan["metadata"]["ownerReferences"] = [r for r in owners if r.get("uid") != uid]
+                if not orphan["metadata"]["ownerReferences"]:
+                    del orphan["metadata"]["ownerReferences"]
+                self._write(other_key[0], other_key, orphan, "MODIFIED")
+            elif other_key in self._objects:
+                self._delete_cascading(other_key, "Background")
+        return copy.deepcopy(obj)
+
+    def _record(self, event: str, resource: str, obj: Obj) -> None:
+        if len(self._history) == self._history.maxlen:
+            self._history_floor = self._history[0][0]
+        snapshot = copy.deepcopy(obj)
+        self._history.append((self.resource_version, event, resource, snapshot))
+        self._pending.append((event, resource, snapshot))
+        self._dirty.set()
+
+    def _dispatch(self) -> None:
+        """Deliver pending events in write order, outside the store lock."""
+        with self._dispatch_lock:
+            while True:
+                with self._lock:
+                    if not self._pending:
+                        return
+                    event, resource, obj = self._pending.popleft()
+                for listener in list(self._listeners):
+                    try:
+                        listener(event, resource, copy.deepcopy(obj))
+                    except Exception:
+                        log.exception("store listener failed on %s %s", event, resource)
+
+    # ------------------------------------------------------------ persistence
+
+    def _load(self) -> None:
+        assert self._path is not None
+        if not self._path.exists():
+            return
+        try:
+            data = json.loads(self._path.read_text())
+        except (OSError, ValueError) as error:
+            raise SystemExit(f"cannot read the sandbox state {self._path}: {error}") from error
+        self.resource_version = int(data.get("resourceVersion", 1))
+        self._history_floor = self.resource_version
+        for entry in data.get("objects", []):
+            obj = entry["object"]
+            self._objects[_key_of(entry["resource"], obj)] = obj
+
+    def _save(self) -> None:
+        if not self._path:
+            return
+        with self._lock:
+            self._dirty.clear()
+            data = {
+                "resourceVersion": self.resource_version,
+                "objects": [
+                    {"resource": key[0], "object": obj}
+                    for key, obj in sorted(self._objects.items())
+                ],
+            }
+            text = json.dumps(data, separators=(",", ":"))
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._path.with_suffix(".json.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, self._path)
+
+    def _flush_loop(self) -> None:
+        while not self._closed.is_set():
+            if self._dirty.wait(timeout=0.5) and not self._closed.wait(FLUSH_DELAY):
+                try:
+                    self._save()
+                except OSError:
+                    log.exception("cannot write the sandbox state")
