@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import IO
 
 TEMP_PREFIX = ".tmp-"
+# mkstemp creates 0600 files; published files are read by other pods (same or other UID).
+FILE_MODE = 0o644
 
 
 def fsync_dir(path: Path) -> None:
@@ -34,6 +36,7 @@ def atomic_writer(target: Path, mode: str = "w", newline: str | None = None) -> 
     fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX + target.name + ".", dir=target.parent)
     tmp = Path(tmp_name)
     try:
+        os.fchmod(fd, FILE_MODE)
         encoding = None if "b" in mode else "utf-8"
         with os.fdopen(fd, mode, encoding=encoding, newline=newline) as handle:
             yield handle
@@ -49,3 +52,37 @@ def atomic_writer(target: Path, mode: str = "w", newline: str | None = None) -> 
 def write_text_atomic(target: Path, text: str) -> None:
     with atomic_writer(target) as handle:
         handle.write(text)
+
+
+class AtomicFile:
+    """A file built under a temporary name; `commit` puts it at `target`, `discard` drops it.
+
+    Writers open `temp_path` themselves (so Arrow or the csv module can write it natively).
+    Leaving the `with` block without a commit discards the temporary file.
+    """
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+        fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX + target.name + ".", dir=target.parent)
+        os.fchmod(fd, FILE_MODE)
+        os.close(fd)
+        self.temp_path = Path(name)
+        self._done = False
+
+    def commit(self) -> None:
+        with self.temp_path.open("rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(self.temp_path, self.target)
+        fsync_dir(self.target.parent)
+        self._done = True
+
+    def discard(self) -> None:
+        self.temp_path.unlink(missing_ok=True)
+        self._done = True
+
+    def __enter__(self) -> AtomicFile:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if not self._done:
+            self.discard()
