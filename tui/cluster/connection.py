@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import urllib3
 import yaml
@@ -128,6 +130,21 @@ def check_reachable(conn: Connection) -> str:
     except Exception as exc:
         raise cluster_error(exc, f"list pods in {conn.namespace}") from exc
     return str(info.git_version)
+
+
+def call_raw(method: Callable[..., Any], *args: Any, **kwargs: Any) -> urllib3.HTTPResponse:
+    """Call a generated API method for its undecoded response (a stream, or JSON to parse)."""
+    kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT)
+    return cast(urllib3.HTTPResponse, method(*args, _preload_content=False, **kwargs))
+
+
+def call_json(method: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Call a generated API method and return the object as the API's JSON (a plain dict)."""
+    response = call_raw(method, *args, **kwargs)
+    try:
+        return cast(dict[str, Any], json.loads(response.data))
+    finally:
+        response.release_conn()
 
 
 def kubectl_available() -> bool:

@@ -20,7 +20,14 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from tui.cluster.connection import REQUEST_TIMEOUT, ClusterError, Connection, cluster_error
+from tui.cluster.connection import (
+    REQUEST_TIMEOUT,
+    ClusterError,
+    Connection,
+    call_json,
+    call_raw,
+    cluster_error,
+)
 from tui.cluster.streams import StreamSlot, iter_lines
 
 KINDS = (
@@ -146,16 +153,7 @@ class ResourceWatcher:
                 backoff = min(backoff * 2, self.max_backoff)
 
     def _list(self) -> None:
-        response = self._list_fn(
-            self.conn.namespace,
-            field_selector=self._field_selector,
-            _preload_content=False,
-            _request_timeout=REQUEST_TIMEOUT,
-        )
-        try:
-            body = json.loads(response.data)
-        finally:
-            response.release_conn()
+        body = call_json(self._list_fn, self.conn.namespace, field_selector=self._field_selector)
         items = body.get("items") or []
         self.resource_version = body["metadata"]["resourceVersion"]
         self._report(ConnectionState.CONNECTED, "")
@@ -163,14 +161,14 @@ class ResourceWatcher:
 
     def _watch(self) -> None:
         try:
-            response = self._list_fn(
+            response = call_raw(
+                self._list_fn,
                 self.conn.namespace,
                 field_selector=self._field_selector,
                 watch=True,
                 resource_version=self.resource_version,
                 allow_watch_bookmarks=True,
                 timeout_seconds=self.watch_timeout,
-                _preload_content=False,
                 # The read timeout notices a silently dead connection; the server itself ends
                 # a healthy watch after watch_timeout.
                 _request_timeout=(REQUEST_TIMEOUT[0], self.watch_timeout + 30),
