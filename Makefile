@@ -58,5 +58,51 @@ bench: $(BIN)/.installed ## measure speed and memory; each benchmark prints a ta
 image: ## build the container image iris-ml:$(TAG)
 	docker build -t $(IMAGE):$(TAG) .
 
+# A real cluster. `make up` is the whole path from nothing to a URL on a local cluster
+# (OVERLAY=minikube, gpu or autoscale: they run the image built here, which is why TAG must
+# stay the tag overlays/minikube pins). For a cloud, push the image, set it in
+# overlays/cloud-loadbalancer, then `make secret apply OVERLAY=cloud-loadbalancer`.
+.PHONY: apply
+
+up: kubectl-check ## start a local cluster (CLUSTER=minikube|kind), build the image, deploy, print the URL
+ifeq ($(CLUSTER),minikube)
+	minikube status >/dev/null 2>&1 || minikube start
+	minikube image build -t $(IMAGE):$(TAG) .
+else ifeq ($(CLUSTER),kind)
+	kind get clusters 2>/dev/null | grep -qx kind || kind create cluster
+	docker build -t $(IMAGE):$(TAG) .
+	kind load docker-image $(IMAGE):$(TAG)
+else
+	$(error CLUSTER must be minikube or kind, not '$(CLUSTER)')
+endif
+	$(MAKE) --no-print-directory secret
+	$(MAKE) --no-print-directory apply
+	kubectl -n $(NAMESPACE) wait --for=condition=complete --timeout=600s job/iris-train-job
+	kubectl -n $(NAMESPACE) rollout status deploy/iris-api --timeout=300s
+ifeq ($(CLUSTER),kind)
+	@echo "API: kubectl -n $(NAMESPACE) port-forward svc/iris-api-svc 8080:80, then http://127.0.0.1:8080/docs"
+else
+	minikube service iris-api-svc -n $(NAMESPACE) --url
+endif
+
+# Never overwrites a key clients already use; delete the Secret first to rotate it.
+secret: kubectl-check ## create the API key Secret with a random key, unless it exists
+	kubectl get namespace $(NAMESPACE) >/dev/null 2>&1 || kubectl create namespace $(NAMESPACE)
+	kubectl -n $(NAMESPACE) get secret iris-api-secret >/dev/null 2>&1 || \
+	  kubectl -n $(NAMESPACE) create secret generic iris-api-secret \
+	    --from-literal=API_KEY=$$($(PYTHON) -c 'import secrets;print(secrets.token_urlsafe(32))') \
+	    --dry-run=client -o yaml | kubectl apply -f -
+	@echo "The key: kubectl -n $(NAMESPACE) get secret iris-api-secret -o jsonpath='{.data.API_KEY}' | base64 -d"
+
+# The finished training Job cannot be changed in place (its pod template is immutable), so it
+# is deleted and applied anew, which retrains with the new image or settings.
+apply: kubectl-check ## apply overlays/OVERLAY (server-side), recreating the training Job
+	kubectl -n $(NAMESPACE) delete job/iris-train-job --ignore-not-found
+	kubectl apply --server-side -k overlays/$(OVERLAY)
+
+down: kubectl-check ## delete the namespace with everything in it, the model volume too
+	kubectl delete namespace $(NAMESPACE) --ignore-not-found
+	@echo "The cluster keeps running: 'minikube stop' or 'kind delete cluster' stops it."
+
 clean: ## remove the venvs, the local model and the sandbox state
 	rm -rf $(VENV) $(TOOLS) $(MODEL_DIR) .sandbox
