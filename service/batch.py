@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pcsv
 
-from service.atomic_files import AtomicFile, write_text_atomic
+from service.atomic_files import TEMP_PREFIX, AtomicFile, write_text_atomic
 from service.csv_chunks import Chunk, InputError, read_chunks
 from service.data import FEATURE_NAMES
 from service.logs import configure_logging
@@ -58,6 +58,18 @@ class FileResult:
 def owns(name: str, index: int, count: int) -> bool:
     """Whether pod `index` of `count` scores the file `name` (a stable, disjoint share)."""
     return zlib.crc32(name.encode("utf-8")) % count == index
+
+
+def remove_leftovers(output_dir: Path, index: int, count: int) -> None:
+    """Delete the temporary files a crashed run left behind for this pod's share of inputs."""
+    # Only this share: the other pods of an Indexed Job may be writing theirs right now.
+    for folder in (output_dir, output_dir / LEDGER_DIR):
+        for entry in folder.glob(TEMP_PREFIX + "*"):
+            target = entry.name.removeprefix(TEMP_PREFIX).rsplit(".", 1)[0]
+            for suffix in (PREDICTIONS_SUFFIX, REJECTS_SUFFIX, ".json"):
+                target = target.removesuffix(suffix)
+            if owns(target, index, count):
+                entry.unlink(missing_ok=True)
 
 
 def list_inputs(input_dir: Path) -> list[Path]:
@@ -246,6 +258,9 @@ def run(settings: BatchSettings) -> int:
         for path in inputs
         if owns(path.name, settings.job_completion_index, settings.job_completion_count)
     ]
+    remove_leftovers(
+        settings.output_dir, settings.job_completion_index, settings.job_completion_count
+    )
     ledger = Ledger(settings.output_dir)
     failed = scored = 0
     for source in mine:
