@@ -33,4 +33,56 @@ rows.py (pure)
     row_key(obj) -> uid; pod_status(pod); job_status(job); hpa_targets(hpa);
     human_duration(seconds); age(timestamp, now)
     jobs_of_cronjob(items, cronjob_uid) -> list[dict]; pods_of_job(items, job_uid) -> list[dict]
+
+logs.py
+    LogLine(text) | LogNotice(reason) | LogEnd(reason)        (LogItem = their union)
+        LogNotice: "attached to POD/CONTAINER", "waiting for container C to start (Reason)",
+                   "pod P not found" — markers, not log text.
+        LogEnd: "pod P deleted", "container C restarted", "container C ended: Completed
+                (exit code 0)", "cannot read the log …; retrying in 2 s", …
+    LogStream(conn, pod, *, container=None, tail_lines=200, previous=False, follow=True,
+              stop: threading.Event | None = None)
+        iterate in a thread worker; .stop() from any thread ends it at once (closes the
+        stream); .kubectl = "kubectl … logs POD -c C -f --tail=200". With follow, after a
+        LogEnd it waits (watching that pod) and reattaches when the container runs again or
+        the pod comes back, skipping lines already shown. previous=True: the last crashed
+        container's log, once.
+    stream_logs(conn, pod, **options) -> LogStream
+    pod_containers(conn, pod) -> list[str]; job_pods(conn, job_name) -> list[str] newest first
+    logs_command(conn, pod, container, *, tail_lines, previous, follow) -> str
+
+actions.py — each returns ActionResult(kubectl: str, message: str, name: str|None, output: str)
+    retrain(conn, job="iris-train-job")          new Job iris-train-<UTC timestamp> from its spec
+    run_batch_now(conn, cronjob="iris-batch-predict")  Job <cronjob>-manual-<timestamp> built
+        like `kubectl create job --from=cronjob/…` (owner reference + instantiate=manual)
+    set_suspended(conn, cronjob, suspended: bool)
+    rollout_restart(conn, deployment="iris-api")   template annotation restartedAt
+    scale(conn, deployment, replicas: int)         via the scale subresource
+    delete(conn, kind, name)                       kind as in KINDS (plural), background cascade
+    describe_yaml(conn, kind, name)                YAML in .output, managedFields dropped
+    wait_for_job(conn, name, *, timeout=600, stop=None) -> "Complete" | "Failed"
+    job_copy(job, name), job_from_cronjob(cronjob, name)   the pure object builders
+
+kustomize.py
+    list_overlays(repo_root, extra=()) -> list[Path]; is_overlay(path)
+    render(overlay) -> str  (kubectl kustomize); render_command(overlay) -> argv
+    split_documents(yaml_text) -> list[("Kind/name", text)]
+    CommandRun: .command (str shown in the log), iterate for output lines ("$ cmd" first for
+        each command), then .returncode / .succeeded; .run() -> list[str]; .cancel()
+    diff(conn, overlay) (exit 1 = differences, counted as success; diff_summary(code)),
+    apply(conn, overlay, *, force_conflicts=False)  = delete job/iris-train-job
+        --ignore-not-found && kubectl apply --server-side -k OVERLAY,
+    delete(conn, overlay)  = kubectl delete -k OVERLAY --ignore-not-found
+
+predict.py
+    PredictError(Exception); Prediction(species_index, species_name, probabilities,
+        model_version, latency_ms)
+    PredictClient.for_cluster(conn, api_url=None, api_key=None)  .route says how it is reached
+        (--api-url, LoadBalancer, NodePort, else the API server's service proxy). API key:
+        argument, $IRIS_API_KEY, else Secret iris-api-secret (API_KEY) if readable.
+    .predict(features: {name: float}) -> Prediction; .predict_rows(rows); .predict_csv(path)
+    .model_info() -> dict | None; .wait_for_new_version(old, *, timeout, interval, stop) -> str
+    .command(path="/predict", body) -> equivalent kubectl/curl line; .close()
+    validate(texts: {name: str}) -> {field: error}; parse_features(texts) -> {name: float}
+    read_csv_rows(path) -> list[list[float]]; FEATURE_NAMES
 """
