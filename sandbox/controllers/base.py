@@ -1,0 +1,206 @@
+"""What every controller shares: the context it runs in, its informer loop, object helpers."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sandbox.clock import Clock
+from sandbox.controllers.queue import Key, WorkQueue
+from sandbox.events import EventRecorder
+from sandbox.store import ApiError, Store
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+
+# The alphabet Kubernetes uses for generated name suffixes (no vowels, no look-alikes).
+NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+
+
+@dataclass
+class Context:
+    store: Store
+    state_dir: Path
+    clock: Clock
+    events: EventRecorder
+
+
+class Controller(ABC):
+    """An informer-like loop: store events and a periodic resync feed a queue of keys.
+
+    Subclasses name the resource they own (``resource``), the other resources whose changes
+    concern them (``watches``), and implement ``reconcile``; it may return a delay in real
+    seconds after which the key is looked at again.
+    """
+
+    resource: str = ""
+    kind: str = ""
+    watches: tuple[str, ...] = ()
+    resync_seconds = 10.0
+    component = "sandbox-controller-manager"
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.store = ctx.store
+        self.queue = WorkQueue()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=type(self).__name__, daemon=True)
+        self._unsubscribe = self.store.subscribe(self._on_event)
+
+    def start(self) -> None:
+        self._resync()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._unsubscribe()
+        self._stop.set()
+        self.queue.close()
+        self._thread.join(timeout=10)
+
+    # ---- informer
+
+    def _on_event(self, event_type: str, resource: str, obj: Obj) -> None:
+        if resource == self.resource:
+            self.queue.add(key_of(obj))
+        elif resource in self.watches:
+            for key in self.keys_for(resource, obj):
+                self.queue.add(key)
+
+    def keys_for(self, resource: str, obj: Obj) -> Iterable[Key]:
+        """The owned objects a change of a watched object concerns: by default its owner."""
+        ref = controller_ref(obj)
+        if ref and ref.get("kind") == self.kind:
+            yield (obj["metadata"].get("namespace") or "", ref["name"])
+
+    def _resync(self) -> None:
+        items, _ = self.store.list(self.resource)
+        for obj in items:
+            self.queue.add(key_of(obj))
+
+    def _run(self) -> None:
+        next_resync = time.monotonic() + self.resync_seconds
+        while not self._stop.is_set():
+            key = self.queue.get(timeout=max(0.0, next_resync - time.monotonic()))
+            if time.monotonic() >= next_resync:
+                next_resync = time.monotonic() + self.resync_seconds
+                self._resync()
+            if key is None:
+                continue
+            namespace, name = key
+            try:
+                again = self.reconcile(namespace, name)
+            except ApiError as error:
+                log.debug("%s %s/%s: %s; retrying", type(self).__name__, namespace, name, error)
+                again = 1.0
+            except Exception:
+                log.exception("%s failed on %s/%s", type(self).__name__, namespace, name)
+                again = 5.0
+            if again is not None and not self._stop.is_set():
+                self.queue.add(key, again)
+
+    @abstractmethod
+    def reconcile(self, namespace: str, name: str) -> float | None:
+        """Make the world match object ``namespace/name`` (which may be gone)."""
+
+    # ---- helpers
+
+    def get(self, resource: str, namespace: str, name: str) -> Obj | None:
+        try:
+            return self.store.get(resource, namespace or None, name)
+        except ApiError as error:
+            if error.code == 404:
+                return None
+            raise
+
+    def owned(self, resource: str, owner: Obj) -> list[Obj]:
+        """The objects of ``resource`` whose controller reference is ``owner``."""
+        meta = owner["metadata"]
+        items, _ = self.store.list(resource, meta.get("namespace"))
+        uid = meta.get("uid")
+        return [item for item in items if (controller_ref(item) or {}).get("uid") == uid]
+
+    def event(self, obj: Obj, reason: str, message: str, *, type: str = "Normal") -> None:
+        self.ctx.events.record(obj, reason, message, component=self.component, type=type)
+
+
+def key_of(obj: Obj) -> Key:
+    meta = obj.get("metadata") or {}
+    return (meta.get("namespace") or "", meta.get("name") or "")
+
+
+def controller_ref(obj: Obj) -> Obj | None:
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("controller"):
+            return dict(ref)
+    return None
+
+
+def owner_reference(owner: Obj) -> Obj:
+    """A controller reference to ``owner``, as controllers set on what they create."""
+    return {
+        "apiVersion": owner.get("apiVersion"),
+        "kind": owner.get("kind"),
+        "name": owner["metadata"]["name"],
+        "uid": owner["metadata"]["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def random_suffix(length: int = 5) -> str:
+    return "".join(secrets.choice(NAME_ALPHABET) for _ in range(length))
+
+
+def condition(obj: Obj, type_: str) -> Obj | None:
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == type_:
+            return dict(cond)
+    return None
+
+
+def is_pod_ready(pod: Obj) -> bool:
+    cond = condition(pod, "Ready")
+    return bool(cond and cond.get("status") == "True")
+
+
+def is_pod_active(pod: Obj) -> bool:
+    return (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+
+
+def set_condition(
+    conditions: list[Obj], type_: str, status: str, reason: str, message: str, now: str
+) -> list[Obj]:
+    """Replace or add a condition; lastTransitionTime moves only when the status changes."""
+    result = [dict(c) for c in conditions]
+    for cond in result:
+        if cond.get("type") == type_:
+            if (cond.get("status"), cond.get("reason"), cond.get("message")) == (
+                status,
+                reason,
+                message,
+            ):
+                return result
+            if cond.get("status") != status:
+                cond["lastTransitionTime"] = now
+            if "lastUpdateTime" in cond:
+                cond["lastUpdateTime"] = now
+            cond.update(status=status, reason=reason, message=message)
+            return result
+    result.append(
+        {
+            "type": type_,
+            "status": status,
+            "reason": reason,
+            "message": message,
+            "lastTransitionTime": now,
+        }
+    )
+    return result

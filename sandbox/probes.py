@@ -1,0 +1,119 @@
+"""Container probes (httpGet, tcpSocket, exec) and the counting that turns results into state."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import subprocess
+from typing import Any
+
+Obj = dict[str, Any]
+
+
+def _port(probe_port: Any, ports: dict[int, int], named: dict[str, int]) -> int:
+    """The local port behind a probe's port (a containerPort number or name)."""
+    if isinstance(probe_port, str) and not probe_port.isdigit():
+        container_port = named.get(probe_port)
+        if container_port is None:
+            raise ValueError(f'port "{probe_port}" is not a named port of the container')
+        return ports.get(container_port, container_port)
+    return ports.get(int(probe_port), int(probe_port))
+
+
+def run(
+    spec: Obj, ports: dict[int, int], named: dict[str, int], env: dict[str, str], cwd: str
+) -> tuple[bool, str]:
+    """Probe once; (success, message like the kubelet's on failure)."""
+    timeout = float(spec.get("timeoutSeconds", 1))
+    try:
+        if "httpGet" in spec:
+            return _http(spec["httpGet"], ports, named, timeout)
+        if "exec" in spec:
+            return _exec(spec["exec"].get("command") or [], env, cwd, timeout)
+        target = spec.get("tcpSocket") or spec.get("grpc") or {}
+        return _tcp(target, ports, named, timeout)
+    except ValueError as error:
+        return False, str(error)
+
+
+def _http(action: Obj, ports: dict[int, int], named: dict[str, int], timeout: float):
+    host = action.get("host") or "127.0.0.1"
+    port = _port(action.get("port"), ports, named)
+    path = action.get("path") or "/"
+    url = f"{(action.get('scheme') or 'HTTP').lower()}://{host}:{port}{path}"
+    cls = (
+        http.client.HTTPSConnection
+        if action.get("scheme") == "HTTPS"
+        else http.client.HTTPConnection
+    )
+    connection = cls(host, port, timeout=timeout)
+    headers = {h["name"]: h["value"] for h in action.get("httpHeaders") or []}
+    headers.setdefault("User-Agent", "kube-probe/1.32")
+    try:
+        connection.request("GET", path, headers=headers)
+        code = connection.getresponse().status
+    except ConnectionRefusedError:
+        return False, f'Get "{url}": dial tcp {host}:{port}: connect: connection refused'
+    except TimeoutError:
+        why = "context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
+        return False, f'Get "{url}": {why}'
+    except OSError as error:
+        return False, f'Get "{url}": {error}'
+    finally:
+        connection.close()
+    if 200 <= code < 400:
+        return True, ""
+    return False, f"HTTP probe failed with statuscode: {code}"
+
+
+def _tcp(target: Obj, ports: dict[int, int], named: dict[str, int], timeout: float):
+    host = target.get("host") or "127.0.0.1"
+    port = _port(target.get("port"), ports, named)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True, ""
+    except OSError:
+        return False, f"dial tcp {host}:{port}: connect: connection refused"
+
+
+def _exec(command: list[str], env: dict[str, str], cwd: str, timeout: float):
+    try:
+        done = subprocess.run(
+            command, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return False, f"command {command!r} timed out"
+    except OSError as error:
+        return False, str(error)
+    return done.returncode == 0, (done.stdout + done.stderr).strip()
+
+
+class ProbeState:
+    """Schedule and thresholds of one probe of one container run."""
+
+    def __init__(self, spec: Obj, started: float) -> None:
+        self.spec = spec
+        self.period = float(spec.get("periodSeconds", 10))
+        self.failure_threshold = int(spec.get("failureThreshold", 3))
+        self.success_threshold = int(spec.get("successThreshold", 1))
+        self.next_at = started + float(spec.get("initialDelaySeconds", 0))
+        self.successes = 0
+        self.failures = 0
+
+    def due(self, now: float) -> bool:
+        return now >= self.next_at
+
+    def record(self, ok: bool, now: float) -> None:
+        self.next_at = now + self.period
+        if ok:
+            self.successes, self.failures = self.successes + 1, 0
+        else:
+            self.successes, self.failures = 0, self.failures + 1
+
+    @property
+    def passing(self) -> bool:
+        return self.successes >= self.success_threshold
+
+    @property
+    def failed(self) -> bool:
+        return self.failures >= self.failure_threshold
