@@ -1,0 +1,329 @@
+"""A cluster session fed with fixed objects, for pilot and snapshot tests without a cluster.
+
+The app takes its session by constructor injection; ``FakeSession`` answers every call the
+screens make from fixed data, and lets a test push watch events itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tui.cluster.logs import LogEnd, LogLine
+from tui.cluster.predict import Prediction
+from tui.cluster.watch import KINDS, ConnectionState, WatchEvent
+from tui.session import Asked, ClusterSession, Options
+
+NOW = datetime(2026, 11, 29, 6, 0, 0, tzinfo=UTC)
+MODEL_VERSION = "20261129T051200Z-3f9a"
+FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
+
+
+def frozen_clock() -> datetime:
+    return NOW
+
+
+def meta(name: str, created: str, *, owner: tuple[str, str, str] | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "name": name,
+        "namespace": "ml-course",
+        "uid": f"uid-{name}",
+        "creationTimestamp": created,
+        "labels": {},
+    }
+    if owner is not None:
+        kind, owner_name, uid = owner
+        data["ownerReferences"] = [{"kind": kind, "name": owner_name, "uid": uid}]
+    return data
+
+
+def pod(
+    name: str,
+    created: str,
+    state: str,
+    *,
+    owner: tuple[str, str, str] | None = None,
+    restarts: int = 0,
+) -> dict[str, Any]:
+    ready = state == "running"
+    if state == "running":
+        container_state: dict[str, Any] = {"running": {"startedAt": created}}
+        phase = "Running"
+    elif state == "completed":
+        container_state = {"terminated": {"reason": "Completed", "exitCode": 0}}
+        phase = "Succeeded"
+    else:
+        container_state = {"waiting": {"reason": "CrashLoopBackOff"}}
+        phase = "Running"
+    return {
+        "kind": "Pod",
+        "metadata": meta(name, created, owner=owner),
+        "spec": {"containers": [{"name": "main"}], "nodeName": "sandbox"},
+        "status": {
+            "phase": phase,
+            "containerStatuses": [
+                {"name": "main", "ready": ready, "restartCount": restarts, "state": container_state}
+            ],
+        },
+    }
+
+
+def objects() -> dict[str, list[dict[str, Any]]]:
+    """The minikube overlay, trained, with one batch run and one crashing pod."""
+    cron_uid = "uid-iris-batch-predict"
+    return {
+        "deployments": [
+            {
+                "kind": "Deployment",
+                "metadata": meta("iris-api", "2026-11-29T05:10:00Z"),
+                "spec": {"replicas": 2},
+                "status": {"readyReplicas": 1, "updatedReplicas": 2, "availableReplicas": 1},
+            }
+        ],
+        "pods": [
+            pod(
+                "iris-api-7d9f8-abcde",
+                "2026-11-29T05:12:00Z",
+                "running",
+                owner=("ReplicaSet", "iris-api-7d9f8", "uid-rs"),
+            ),
+            pod(
+                "iris-api-7d9f8-fghij",
+                "2026-11-29T05:12:05Z",
+                "crash",
+                restarts=4,
+                owner=("ReplicaSet", "iris-api-7d9f8", "uid-rs"),
+            ),
+            pod(
+                "iris-train-job-xk2p9",
+                "2026-11-29T05:10:00Z",
+                "completed",
+                owner=("Job", "iris-train-job", "uid-iris-train-job"),
+            ),
+            pod(
+                "iris-batch-predict-29100-q8z7w",
+                "2026-11-29T05:40:00Z",
+                "completed",
+                owner=("Job", "iris-batch-predict-29100", "uid-iris-batch-predict-29100"),
+            ),
+        ],
+        "jobs": [
+            {
+                "kind": "Job",
+                "metadata": meta("iris-train-job", "2026-11-29T05:10:00Z"),
+                "spec": {"completions": 1},
+                "status": {
+                    "succeeded": 1,
+                    "startTime": "2026-11-29T05:10:00Z",
+                    "completionTime": "2026-11-29T05:11:10Z",
+                    "conditions": [{"type": "Complete", "status": "True"}],
+                },
+            },
+            {
+                "kind": "Job",
+                "metadata": meta(
+                    "iris-batch-predict-29100",
+                    "2026-11-29T05:40:00Z",
+                    owner=("CronJob", "iris-batch-predict", cron_uid),
+                ),
+                "spec": {"completions": 1},
+                "status": {
+                    "succeeded": 1,
+                    "startTime": "2026-11-29T05:40:00Z",
+                    "completionTime": "2026-11-29T05:40:20Z",
+                    "conditions": [{"type": "Complete", "status": "True"}],
+                },
+            },
+        ],
+        "cronjobs": [
+            {
+                "kind": "CronJob",
+                "metadata": meta("iris-batch-predict", "2026-11-29T05:10:00Z"),
+                "spec": {"schedule": "*/20 * * * *", "suspend": False},
+                "status": {"lastScheduleTime": "2026-11-29T05:40:00Z"},
+            }
+        ],
+        "services": [
+            {
+                "kind": "Service",
+                "metadata": meta("iris-api-svc", "2026-11-29T05:10:00Z"),
+                "spec": {
+                    "type": "NodePort",
+                    "clusterIP": "10.96.0.12",
+                    "ports": [{"name": "http", "port": 80, "nodePort": 30080, "protocol": "TCP"}],
+                },
+            }
+        ],
+        "persistentvolumeclaims": [
+            {
+                "kind": "PersistentVolumeClaim",
+                "metadata": meta("ml-model-pvc", "2026-11-29T05:10:00Z"),
+                "spec": {
+                    "accessModes": ["ReadWriteOnce"],
+                    "storageClassName": "standard",
+                    "volumeName": "pvc-1234",
+                },
+                "status": {"phase": "Bound", "capacity": {"storage": "1Gi"}},
+            }
+        ],
+        "horizontalpodautoscalers": [],
+        "events": [
+            {
+                "kind": "Event",
+                "metadata": meta("iris-api-7d9f8-fghij.1", "2026-11-29T05:55:00Z"),
+                "type": "Warning",
+                "reason": "BackOff",
+                "count": 7,
+                "lastTimestamp": "2026-11-29T05:58:00Z",
+                "involvedObject": {"kind": "Pod", "name": "iris-api-7d9f8-fghij"},
+                "message": "Back-off restarting failed container main",
+            }
+        ],
+    }
+
+
+@dataclass
+class Result:
+    kubectl: str
+    message: str
+    name: str | None = None
+    output: str = ""
+
+
+class FakeStream:
+    def __init__(self, kubectl: str, items: list[Any]) -> None:
+        self.kubectl = kubectl
+        self.items = items
+        self.stopped = False
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.items)
+
+
+@dataclass
+class FakeSession(ClusterSession):
+    """Answers from fixed data; ``fail_with`` makes connect fail with that message."""
+
+    fail_with: str | None = None
+    data: dict[str, list[dict[str, Any]]] = field(default_factory=objects)
+    actions: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        super().__init__(Options(context="sandbox"))
+        self.on_event: Callable[[WatchEvent], None] | None = None
+        self.on_state: Callable[[str, ConnectionState, str], None] | None = None
+
+    def connect(self) -> str:
+        from tui.cluster.connection import ClusterError
+
+        if self.fail_with:
+            raise ClusterError(self.fail_with)
+        return "v1.32.0"
+
+    def kubectl_available(self) -> bool:
+        return True
+
+    def kubectl(self, *args: str) -> str:
+        return " ".join(["kubectl", "--context", "sandbox", "-n", "ml-course", *args])
+
+    def watch(
+        self,
+        on_event: Callable[[WatchEvent], None],
+        on_state: Callable[[str, ConnectionState, str], None],
+    ) -> Any:
+        self.on_event, self.on_state = on_event, on_state
+        for kind in KINDS:
+            on_state(kind, ConnectionState.CONNECTED, "")
+            on_event(WatchEvent(kind, "RESYNC", items=self.data.get(kind, [])))
+        return self
+
+    def stop(self) -> None:
+        self.on_event = None
+
+    def model_version(self) -> str | None:
+        return MODEL_VERSION
+
+    def describe_yaml(self, kind: str, name: str) -> Result:
+        text = f"apiVersion: v1\nkind: {kind}\nmetadata:\n  name: {name}\n  namespace: ml-course\n"
+        return Result(self.kubectl("get", kind, name, "-o", "yaml"), "", output=text)
+
+    def _act(self, what: str, command: str) -> Result:
+        self.actions.append(what)
+        return Result(self.kubectl(*command.split()), f"{what}: done")
+
+    def retrain(self) -> Result:
+        return self._act("retrain", "create job iris-train-manual --from=job/iris-train-job")
+
+    def run_batch_now(self) -> Result:
+        return self._act("batch", "create job --from=cronjob/iris-batch-predict manual")
+
+    def set_suspended(self, name: str, suspended: bool) -> Result:
+        return self._act(f"suspend {name} {suspended}", f"patch cronjob {name}")
+
+    def rollout_restart(self, name: str) -> Result:
+        return self._act(f"restart {name}", f"rollout restart deployment/{name}")
+
+    def scale(self, name: str, replicas: int) -> Result:
+        return self._act(
+            f"scale {name} {replicas}", f"scale deployment/{name} --replicas={replicas}"
+        )
+
+    def delete(self, kind: str, name: str) -> Result:
+        return self._act(f"delete {kind} {name}", f"delete {kind} {name}")
+
+    def wait_for_job(self, name: str, timeout: float = 0) -> str:
+        return "Complete"
+
+    def wait_for_model_version(self, old: str, timeout: float = 0) -> str:
+        return MODEL_VERSION
+
+    def pod_containers(self, pod: str) -> list[str]:
+        return ["main"]
+
+    def pods_of_job(self, job: str) -> list[str]:
+        return [f"{job}-xk2p9"]
+
+    def stream_logs(self, pod: str, **options: Any) -> Any:
+        if options.get("previous"):
+            lines = [LogLine("Traceback (most recent call last):"), LogLine("ValueError: boom")]
+            return FakeStream(self.kubectl("logs", pod, "--previous"), lines)
+        lines: list[Any] = [
+            LogLine(f'{{"level": "info", "msg": "request {i}"}}') for i in range(30)
+        ]
+        lines += [
+            LogLine('{"level": "error", "msg": "model reload failed"}'),
+            LogEnd("pod deleted"),
+        ]
+        return FakeStream(self.kubectl("logs", pod, "-f", "--tail=200"), lines)
+
+    def overlays(self) -> list[Path]:
+        return [
+            Path("overlays") / name
+            for name in ("autoscale", "cloud-loadbalancer", "gpu", "minikube")
+        ]
+
+    def predict(self, features: dict[str, float]) -> Asked:
+        setosa = features["petal_length"] < 2.5
+        probabilities = (
+            {"setosa": 0.97, "versicolor": 0.02, "virginica": 0.01}
+            if setosa
+            else {"setosa": 0.01, "versicolor": 0.29, "virginica": 0.70}
+        )
+        best = max(probabilities, key=probabilities.__getitem__)
+        index = list(probabilities).index(best)
+        prediction = Prediction(index, best, probabilities, MODEL_VERSION, 12.5)
+        return Asked([prediction], "curl -s -X POST http://iris/predict", "fake route")
+
+    def predict_csv(self, path: Path) -> Asked:
+        rows = [line.split(",") for line in path.read_text().splitlines()[1:] if line]
+        predictions = [
+            self.predict(dict(zip(FEATURES, map(float, row), strict=True))).predictions[0]
+            for row in rows
+        ]
+        return Asked(predictions, "curl -s -X POST http://iris/predict/batch", "fake route")

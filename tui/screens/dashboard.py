@@ -1,0 +1,327 @@
+"""The dashboard: live tables of the namespace and the keys that act on what is selected."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
+
+from tui.cluster import rows
+from tui.cluster.watch import KINDS, WatchEvent
+from tui.screens.confirm import ConfirmScreen
+from tui.screens.describe import DescribeScreen
+from tui.screens.logs import LogsScreen
+from tui.widgets.command_log import CommandLog
+from tui.widgets.resource_table import Obj, ResourceTable, Scope
+from tui.widgets.status_bar import StatusBar
+
+TITLES = {
+    "deployments": "Deployments",
+    "pods": "Pods",
+    "jobs": "Jobs",
+    "cronjobs": "CronJobs",
+    "services": "Services",
+    "persistentvolumeclaims": "PVCs",
+    "horizontalpodautoscalers": "HPA",
+    "events": "Warnings",
+}
+# The singular kubectl resource names, for the commands shown to the user.
+KUBECTL_KIND = {
+    "deployments": "deployment",
+    "pods": "pod",
+    "jobs": "job",
+    "cronjobs": "cronjob",
+    "services": "service",
+    "persistentvolumeclaims": "pvc",
+    "horizontalpodautoscalers": "hpa",
+    "events": "event",
+}
+DEPLOYMENT = "iris-api"
+CRONJOB = "iris-batch-predict"
+
+
+def name_of(obj: Obj) -> str:
+    return str((obj.get("metadata") or {}).get("name", ""))
+
+
+def owned_by(uid: str) -> Callable[[Obj], bool]:
+    def keep(obj: Obj) -> bool:
+        refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+        return any(ref.get("uid") == uid for ref in refs)
+
+    return keep
+
+
+class DashboardScreen(Screen[None]):
+    """One tab per kind; Enter drills down (CronJob → Jobs → Pods → logs)."""
+
+    BINDINGS = [
+        *(
+            Binding(str(i), f"show_kind('{kind}')", TITLES[kind], show=False)
+            for i, kind in enumerate(KINDS, start=1)
+        ),
+        Binding("l", "logs", "Logs"),
+        Binding("y", "describe", "YAML"),
+        Binding("t", "retrain", "Retrain"),
+        Binding("b", "run_batch", "Batch now"),
+        Binding("s", "toggle_suspend", "Suspend/resume"),
+        Binding("r", "rollout_restart", "Restart"),
+        Binding("plus", "scale(1)", "Scale +", key_display="+"),
+        Binding("minus", "scale(-1)", "Scale -", key_display="-"),
+        Binding("d,ctrl+d", "delete", "Delete"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar()
+        yield Static("", id="problem")
+        with TabbedContent(id="kinds"):
+            for i, kind in enumerate(KINDS, start=1):
+                with TabPane(f"{i} {TITLES[kind]}", id=f"tab-{kind}"):
+                    yield ResourceTable(
+                        kind, rows.COLUMNS[kind], self._row_fn(kind), id=f"table-{kind}"
+                    )
+        yield CommandLog()
+        yield Footer()
+
+    def _row_fn(self, kind: str) -> Callable[[Obj], tuple[str, ...]]:
+        def row(obj: Obj) -> tuple[str, ...]:
+            return rows.row(kind, obj, now=self.app.clock())  # type: ignore[attr-defined]
+
+        return row
+
+    def on_mount(self) -> None:
+        self.table("pods").focus_table()
+        self.query_one(TabbedContent).active = "tab-pods"
+        if self.app.refresh_ages:  # type: ignore[attr-defined]
+            self.set_interval(5, self._refresh_ages)
+
+    def _refresh_ages(self) -> None:
+        for kind in KINDS:
+            self.table(kind).refresh_rows()
+
+    # -- data ---------------------------------------------------------------------------------
+
+    def table(self, kind: str) -> ResourceTable:
+        return self.query_one(f"#table-{kind}", ResourceTable)
+
+    def apply(self, kind: str, events: list[WatchEvent]) -> None:
+        self.table(kind).apply(events)
+
+    def objects(self, kind: str) -> list[Obj]:
+        return list(self.table(kind).objects.values())
+
+    def show_problem(self, message: str | None) -> None:
+        problem = self.query_one("#problem", Static)
+        problem.update(f"{message}\nPress R to try again." if message else "")
+        problem.set_class(message is not None, "-active")
+
+    @on(ResourceTable.Changed)
+    def _count_changed(self, event: ResourceTable.Changed) -> None:
+        table = event.table
+        index = KINDS.index(table.kind) + 1
+        tab = self.query_one(TabbedContent).get_tab(f"tab-{table.kind}")
+        tab.label = f"{index} {TITLES[table.kind]} ({table.shown_count})"
+
+    @on(TabbedContent.TabActivated)
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        # Events can arrive after the user switched again: follow the tab active now, or
+        # focusing a table in another pane would switch back to it.
+        if event.pane.id == event.tabbed_content.active:
+            self.table(self.current_kind()).focus_table()
+
+    def current_kind(self) -> str:
+        active = self.query_one(TabbedContent).active or "tab-pods"
+        return active.removeprefix("tab-")
+
+    def selected(self, kind: str | None = None) -> Obj | None:
+        """The object under the cursor, if the current tab shows ``kind`` (or any kind)."""
+        current = self.current_kind()
+        if kind is not None and kind != current:
+            return None
+        return self.table(current).selected()
+
+    def action_show_kind(self, kind: str, scope: Scope | None = None) -> None:
+        self.query_one(TabbedContent).active = f"tab-{kind}"
+        table = self.table(kind)
+        if scope is not None:
+            table.set_scope(scope)
+        table.focus_table()
+
+    # -- drill down ---------------------------------------------------------------------------
+
+    @on(DataTable.RowSelected)
+    def _row_chosen(self, event: DataTable.RowSelected) -> None:
+        kind = self.current_kind()
+        obj = self.table(kind).selected()
+        if obj is None:
+            return
+        uid = str(obj["metadata"].get("uid", ""))
+        if kind == "cronjobs":
+            self.action_show_kind(
+                "jobs", Scope(f"the Jobs of cronjob/{name_of(obj)}", owned_by(uid))
+            )
+            columns = "NAME:.metadata.name,OWNER:.metadata.ownerReferences[0].name"
+            self.log_command(
+                self.kubectl("get", "jobs", "-o", f"custom-columns={columns}"),
+                f"the Jobs whose owner is {name_of(obj)}",
+            )
+        elif kind == "jobs":
+            self.action_show_kind("pods", Scope(f"the Pods of job/{name_of(obj)}", owned_by(uid)))
+            self.log_command(self.kubectl("get", "pods", "-l", f"job-name={name_of(obj)}"))
+        elif kind == "pods":
+            self.app.push_screen(LogsScreen(name_of(obj)))
+        else:
+            self._describe(kind, obj)
+
+    # -- actions ------------------------------------------------------------------------------
+
+    def kubectl(self, *args: str) -> str:
+        return self.app.session.kubectl(*args)  # type: ignore[attr-defined]
+
+    def log_command(self, command: str, note: str = "") -> None:
+        self.app.log_command(command, note)  # type: ignore[attr-defined]
+
+    def action_logs(self) -> None:
+        kind = self.current_kind()
+        obj = self.table(kind).selected()
+        if obj is None or kind not in ("pods", "jobs"):
+            self.notify("select a Pod or a Job to see its logs", severity="warning")
+            return
+        if kind == "pods":
+            self.app.push_screen(LogsScreen(name_of(obj)))
+        else:
+            self.app.push_screen(LogsScreen(job=name_of(obj)))
+
+    def action_describe(self) -> None:
+        kind = self.current_kind()
+        obj = self.table(kind).selected()
+        if obj is None:
+            self.notify("nothing selected", severity="warning")
+            return
+        self._describe(kind, obj)
+
+    def _describe(self, kind: str, obj: Obj) -> None:
+        if kind == "events":
+            involved = obj.get("involvedObject") or {}
+            kind = f"{str(involved.get('kind', '')).lower()}s"
+            if kind not in KUBECTL_KIND:
+                self.notify("this event's object cannot be described here", severity="warning")
+                return
+            self.app.push_screen(DescribeScreen(kind, str(involved.get("name", ""))))
+            return
+        self.app.push_screen(DescribeScreen(kind, name_of(obj)))
+
+    def action_retrain(self) -> None:
+        self._run_action("retrain", lambda session: session.retrain(), follow_model=True)
+
+    def action_run_batch(self) -> None:
+        self._run_action("run the batch", lambda session: session.run_batch_now())
+
+    def action_toggle_suspend(self) -> None:
+        cronjob = self.selected("cronjobs")
+        if cronjob is None:
+            cronjob = next((o for o in self.objects("cronjobs") if name_of(o) == CRONJOB), None)
+        if cronjob is None:
+            self.notify(f"no CronJob {CRONJOB} in this namespace", severity="warning")
+            return
+        suspend = not bool((cronjob.get("spec") or {}).get("suspend"))
+        name = name_of(cronjob)
+        self._run_action(
+            "suspend" if suspend else "resume",
+            lambda session: session.set_suspended(name, suspend),
+        )
+
+    def _deployment(self) -> str:
+        selected = self.selected("deployments")
+        return name_of(selected) if selected else DEPLOYMENT
+
+    def action_rollout_restart(self) -> None:
+        name = self._deployment()
+        self._run_action("rollout restart", lambda session: session.rollout_restart(name))
+
+    def action_scale(self, step: int) -> None:
+        name = self._deployment()
+        deployment = next((o for o in self.objects("deployments") if name_of(o) == name), None)
+        if deployment is None:
+            self.notify(f"no Deployment {name} in this namespace", severity="warning")
+            return
+        replicas = max(0, int((deployment.get("spec") or {}).get("replicas", 1)) + step)
+
+        def scale(session: Any) -> Any:
+            return session.scale(name, replicas)
+
+        if replicas == 0:
+            command = self.kubectl("scale", f"deployment/{name}", "--replicas=0")
+            self._confirm(f"Scale {name} to 0 replicas? The API stops answering.", command, scale)
+        else:
+            self._run_action(f"scale to {replicas}", scale)
+
+    def action_delete(self) -> None:
+        kind = self.current_kind()
+        obj = self.table(kind).selected()
+        if obj is None or kind == "events":
+            self.notify("select an object to delete", severity="warning")
+            return
+        name = name_of(obj)
+        command = self.kubectl("delete", KUBECTL_KIND[kind], name)
+        self._confirm(
+            f"Delete {KUBECTL_KIND[kind]} {name}?",
+            command,
+            lambda session: session.delete(kind, name),
+        )
+
+    def _confirm(self, question: str, command: str, act: Callable[[Any], Any]) -> None:
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._run_action(question.split("?")[0].lower(), act)
+
+        self.app.push_screen(ConfirmScreen(question, command), answered)
+
+    def _run_action(self, what: str, act: Callable[[Any], Any], follow_model: bool = False) -> None:
+        self.notify(f"{what}…", timeout=2)
+        self._action_worker(what, act, follow_model)
+
+    @work(thread=True, group="actions")
+    def _action_worker(self, what: str, act: Callable[[Any], Any], follow_model: bool) -> None:
+        app: Any = self.app
+        old_version = app.status.model_version
+        try:
+            result = act(app.session)
+        except Exception as exc:
+            app.call_from_thread(app.notify, f"{what} failed: {exc}", severity="error")
+            return
+        app.call_from_thread(app.log_command, result.kubectl)
+        app.call_from_thread(app.notify, result.message)
+        if follow_model and result.name:
+            self._follow_training(result.name, old_version)
+
+    def _follow_training(self, job: str, old_version: str) -> None:
+        """Tell the user when the training Job ends and when the API serves its model."""
+        app: Any = self.app
+        try:
+            outcome = app.session.wait_for_job(job)
+        except Exception as exc:
+            app.call_from_thread(app.notify, f"training job {job}: {exc}", severity="warning")
+            return
+        if outcome != "Complete":
+            app.call_from_thread(
+                app.notify,
+                f"training job {job} failed: press l on it for its logs",
+                severity="error",
+            )
+            return
+        app.call_from_thread(app.notify, f"training job {job} completed; waiting for the API")
+        try:
+            new_version = app.session.wait_for_model_version(old_version)
+        except Exception as exc:
+            app.call_from_thread(app.notify, f"model version unchanged: {exc}", severity="warning")
+            return
+        app.call_from_thread(app.set_model_version, new_version)
+        app.call_from_thread(
+            app.notify, f"now serving model {new_version} (was {old_version or 'none'})"
+        )

@@ -1,0 +1,285 @@
+"""Deploy with kustomize: pick an overlay, read what it renders, diff, apply or delete it.
+
+kubectl's own output is streamed into the Output tab line by line, with the command first and
+its exit status last, so the user sees exactly what ran.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.syntax import Syntax
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import (
+    Footer,
+    Input,
+    Log,
+    OptionList,
+    Select,
+    Static,
+    TabbedContent,
+    TabPane,
+)
+from textual.widgets.option_list import Option
+
+from tui.bridge import BatchQueue
+from tui.screens.confirm import ConfirmScreen
+from tui.widgets.command_log import CommandLog
+from tui.widgets.status_bar import StatusBar
+
+ALL = "__all__"
+
+
+class OutputBatch(Message):
+    """kubectl output lines are waiting in the screen's queue."""
+
+
+class DeployScreen(Screen[None]):
+    BINDINGS = [
+        Binding("f", "diff", "Diff"),
+        Binding("A", "apply", "Apply"),
+        Binding("X", "delete", "Delete all"),
+        Binding("left_square_bracket", "step(-1)", "Prev doc", key_display="["),
+        Binding("right_square_bracket", "step(1)", "Next doc", key_display="]"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.overlay: Path | None = None
+        self.documents: list[tuple[str, str]] = []
+        self.rendered = ""
+        self._output: BatchQueue[str] = BatchQueue(lambda: self.post_message(OutputBatch()))
+        self._busy = False
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar()
+        with Horizontal(id="deploy-main"):
+            with Vertical(id="overlay-pane"):
+                yield OptionList(id="overlays")
+                yield Input(placeholder="or a kustomization path", id="overlay-path")
+            with TabbedContent(id="deploy-tabs"):
+                with TabPane("Rendered YAML", id="tab-yaml"):
+                    yield Select[str]([], prompt="resource", id="doc-select", allow_blank=False)
+                    with VerticalScroll(id="yaml-scroll"):
+                        yield Static("", id="yaml-view")
+                with TabPane("Diff", id="tab-diff"), VerticalScroll():
+                    yield Static("Press f to diff the overlay against the cluster.", id="diff-view")
+                with TabPane("Output", id="tab-output"):
+                    yield Log(max_lines=5000, id="output")
+        yield CommandLog()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        options = self.query_one("#overlays", OptionList)
+        options.border_title = "overlays"
+        self._list_overlays()
+
+    @work(thread=True, exclusive=True, group="overlays")
+    def _list_overlays(self) -> None:
+        app: Any = self.app
+        overlays = app.session.overlays()
+        app.call_from_thread(self._show_overlays, overlays)
+
+    def _show_overlays(self, overlays: list[Path]) -> None:
+        options = self.query_one("#overlays", OptionList)
+        options.clear_options()
+        options.add_options(Option(path.name, id=str(path)) for path in overlays)
+        wanted = self.app.session.options.overlay  # type: ignore[attr-defined]
+        matches = [i for i, path in enumerate(overlays) if wanted in (path.name, str(path))]
+        if overlays:
+            options.highlighted = matches[-1] if matches else 0
+        options.focus()
+
+    # -- choosing and rendering ---------------------------------------------------------------
+
+    @on(OptionList.OptionHighlighted, "#overlays")
+    def _overlay_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option.id:
+            self._choose(Path(event.option.id))
+
+    @on(Input.Submitted, "#overlay-path")
+    def _path_given(self, event: Input.Submitted) -> None:
+        path = Path(event.value.strip()).expanduser()
+        if (
+            not (path / "kustomization.yaml").is_file()
+            and not (path / "kustomization.yml").is_file()
+        ):
+            self.notify(f"{path} has no kustomization.yaml", severity="error")
+            return
+        self._choose(path)
+
+    def _choose(self, overlay: Path) -> None:
+        self.overlay = overlay
+        self.query_one("#yaml-view", Static).update(f"rendering {overlay.name}…")
+        self._render_overlay(overlay)
+
+    @work(thread=True, exclusive=True, group="render")
+    def _render_overlay(self, overlay: Path) -> None:
+        app: Any = self.app
+        try:
+            rendered = app.session.render(overlay)
+        except Exception as exc:
+            app.call_from_thread(self._render_failed, str(exc))
+            return
+        app.call_from_thread(self._rendered, overlay, rendered)
+
+    def _render_failed(self, message: str) -> None:
+        self.documents = []
+        self.query_one("#yaml-view", Static).update(f"[b red]{message}[/]")
+
+    def _rendered(self, overlay: Path, rendered: Any) -> None:
+        if overlay != self.overlay:
+            return
+        self.rendered = rendered.text
+        self.documents = list(rendered.documents)
+        self.app.log_command(rendered.kubectl)  # type: ignore[attr-defined]
+        select = self.query_one("#doc-select", Select)
+        choices = [(f"all ({len(self.documents)} resources)", ALL)]
+        choices += [(title, str(i)) for i, (title, _) in enumerate(self.documents)]
+        with self.prevent(Select.Changed):
+            select.set_options(choices)
+            select.value = ALL
+        self._show_document(ALL)
+
+    @on(Select.Changed, "#doc-select")
+    def _document_chosen(self, event: Select.Changed) -> None:
+        if isinstance(event.value, str):
+            self._show_document(event.value)
+
+    def _show_document(self, choice: str) -> None:
+        text = self.rendered if choice == ALL else self.documents[int(choice)][1]
+        self.query_one("#yaml-view", Static).update(
+            Syntax(text, "yaml", theme="ansi_dark", background_color="default")
+        )
+
+    def action_step(self, step: int) -> None:
+        if not self.documents:
+            return
+        select = self.query_one("#doc-select", Select)
+        self.query_one(TabbedContent).active = "tab-yaml"
+        current = -1 if select.value in (ALL, Select.BLANK) else int(str(select.value))
+        select.value = str((current + step) % len(self.documents))
+
+    # -- diff, apply, delete ------------------------------------------------------------------
+
+    def _require_overlay(self) -> Path | None:
+        if self.overlay is None:
+            self.notify("choose an overlay first", severity="warning")
+        elif self._busy:
+            self.notify("kubectl is still running", severity="warning")
+        else:
+            return self.overlay
+        return None
+
+    def action_diff(self) -> None:
+        overlay = self._require_overlay()
+        if overlay is not None:
+            self.query_one("#diff-view", Static).update(f"diffing {overlay.name}…")
+            self.query_one(TabbedContent).active = "tab-diff"
+            self._diff(overlay)
+
+    @work(thread=True, exclusive=True, group="kubectl")
+    def _diff(self, overlay: Path) -> None:
+        app: Any = self.app
+        try:
+            run = app.session.diff(overlay)
+            app.call_from_thread(app.log_command, run.command)
+            text = "\n".join(line for line in run if not line.startswith("$ "))
+        except Exception as exc:
+            app.call_from_thread(self._diff_done, f"[b red]{exc}[/]", None)
+            return
+        app.call_from_thread(self._diff_done, text, run.returncode)
+
+    def _diff_done(self, text: str, returncode: int | None) -> None:
+        view = self.query_one("#diff-view", Static)
+        if returncode is None:
+            view.update(text)
+        elif returncode == 0:
+            view.update("No differences: the cluster already matches this overlay.")
+        elif returncode == 1:
+            view.update(Syntax(text, "diff", theme="ansi_dark", background_color="default"))
+        else:
+            view.update(f"[b red]kubectl diff failed (exit status {returncode})[/]\n{text}")
+
+    def action_apply(self) -> None:
+        overlay = self._require_overlay()
+        if overlay is None:
+            return
+        session: Any = self.app.session  # type: ignore[attr-defined]
+
+        def answered(yes: bool | None) -> None:
+            if yes and self.overlay is not None:
+                self._start_run("apply", self.overlay)
+
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Apply overlay {overlay.name} to namespace {session.namespace}? "
+                "This deletes and re-creates the training Job, so the model is retrained.",
+                session.apply_command(overlay),
+            ),
+            answered,
+        )
+
+    def action_delete(self) -> None:
+        overlay = self._require_overlay()
+        if overlay is None:
+            return
+        session: Any = self.app.session  # type: ignore[attr-defined]
+
+        def answered(yes: bool | None) -> None:
+            if yes and self.overlay is not None:
+                self._start_run("delete", self.overlay)
+
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Delete every resource of overlay {overlay.name}, including the model volume?",
+                session.delete_command(overlay),
+            ),
+            answered,
+        )
+
+    def _start_run(self, what: str, overlay: Path) -> None:
+        self._busy = True
+        self.query_one(TabbedContent).active = "tab-output"
+        self._kubectl_run(what, overlay)
+
+    @work(thread=True, exclusive=True, group="kubectl")
+    def _kubectl_run(self, what: str, overlay: Path) -> None:
+        app: Any = self.app
+        returncode: int | None = None
+        try:
+            run = (
+                app.session.apply(overlay)
+                if what == "apply"
+                else app.session.delete_overlay(overlay)
+            )
+            app.call_from_thread(app.log_command, run.command)
+            for line in run:
+                self._output.put(line)
+            returncode = run.returncode
+            self._output.put(f"exit status {returncode}")
+        except Exception as exc:
+            self._output.put(f"failed: {exc}")
+        app.call_from_thread(self._run_done, what, overlay, returncode)
+
+    def on_output_batch(self, _: OutputBatch) -> None:
+        self.query_one("#output", Log).write_lines(self._output.drain())
+
+    def _run_done(self, what: str, overlay: Path, returncode: int | None) -> None:
+        self._busy = False
+        self.on_output_batch(OutputBatch())
+        if returncode == 0:
+            self.notify(f"{what} of {overlay.name}: done")
+            if what == "apply":
+                app: Any = self.app
+                app.status = app.status.with_(overlay=overlay.name)
+        else:
+            self.notify(
+                f"{what} of {overlay.name} failed (exit status {returncode})", severity="error"
+            )

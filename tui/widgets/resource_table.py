@@ -1,0 +1,219 @@
+"""A live table of one kind of object, updated in place from watch events, with a filter.
+
+Rows are keyed by the object's uid: an ADDED event adds a row, MODIFIED rewrites only the
+cells that changed, DELETED removes the row, and RESYNC (the full list after a (re)connect)
+reconciles the table with the list. Nothing is rebuilt, so the cursor stays where it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Input, Static
+
+Obj = dict[str, Any]
+RowFn = Callable[[Obj], tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A drill-down restriction, e.g. "the Jobs of cronjob/iris-batch-predict"."""
+
+    label: str
+    keep: Callable[[Obj], bool]
+
+
+def object_key(obj: Obj) -> str:
+    meta = obj.get("metadata") or {}
+    return str(meta.get("uid") or f"{meta.get('namespace', '')}/{meta.get('name', '')}")
+
+
+class ResourceTable(Vertical):
+    """The table of one kind plus its filter line and scope line."""
+
+    BINDINGS = [
+        Binding("slash", "start_filter", "Filter", key_display="/"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    ResourceTable { height: 1fr; }
+    ResourceTable > .scope { height: 1; color: $accent; display: none; }
+    ResourceTable > .scope.-active { display: block; }
+    ResourceTable > Input { display: none; height: 3; }
+    ResourceTable > Input.-active { display: block; }
+    ResourceTable > DataTable { height: 1fr; }
+    """
+
+    class Changed(Message):
+        """The number of shown rows changed (the dashboard puts it in the tab label)."""
+
+        def __init__(self, table: ResourceTable) -> None:
+            super().__init__()
+            self.table = table
+
+    def __init__(self, kind: str, columns: Iterable[str], row_fn: RowFn, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.kind = kind
+        self.columns = tuple(columns)
+        self._row_fn = row_fn
+        self.objects: dict[str, Obj] = {}
+        self._shown: dict[str, tuple[str, ...]] = {}
+        self.filter_text = ""
+        self.scope: Scope | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("", classes="scope")
+        yield Input(placeholder="filter: any text in the row (Enter keeps it, Esc clears)")
+        table: DataTable[str] = DataTable(cursor_type="row", zebra_stripes=True)
+        for label in self.columns:
+            table.add_column(label, key=label)
+        yield table
+
+    @property
+    def table(self) -> DataTable[str]:
+        return self.query_one(DataTable)
+
+    @property
+    def shown_count(self) -> int:
+        return len(self._shown)
+
+    def focus_table(self) -> None:
+        self.table.focus()
+
+    def selected(self) -> Obj | None:
+        table = self.table
+        if not self._shown or table.cursor_row < 0:
+            return None
+        try:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        except Exception:
+            return None
+        return self.objects.get(str(key.value))
+
+    # -- events -------------------------------------------------------------------------------
+
+    def apply(self, events: Iterable[Any]) -> None:
+        """Apply watch events (objects with ``type``, ``obj`` and ``items``) to the rows."""
+        added = False
+        for event in events:
+            if event.type == "RESYNC":
+                fresh = {object_key(o): o for o in event.items or []}
+                for key in list(self.objects):
+                    if key not in fresh:
+                        del self.objects[key]
+                        self._hide(key)
+                for key, obj in fresh.items():
+                    self.objects[key] = obj
+                    added |= self._show(key, obj)
+            elif event.type == "DELETED" and event.obj is not None:
+                key = object_key(event.obj)
+                self.objects.pop(key, None)
+                self._hide(key)
+            elif event.obj is not None:
+                key = object_key(event.obj)
+                self.objects[key] = event.obj
+                added |= self._show(key, event.obj)
+        if added:
+            self._sort()
+        self.post_message(self.Changed(self))
+
+    def refresh_rows(self) -> None:
+        """Recompute every shown row (ages move on) and rewrite the cells that changed."""
+        for key in list(self._shown):
+            self._show(key, self.objects[key])
+
+    # -- filter and scope ---------------------------------------------------------------------
+
+    def set_filter(self, text: str) -> None:
+        self.filter_text = text.strip().lower()
+        self._reconcile()
+
+    def set_scope(self, scope: Scope | None) -> None:
+        self.scope = scope
+        line = self.query_one(".scope", Static)
+        line.update(f"showing {scope.label} (Esc shows all)" if scope else "")
+        line.set_class(scope is not None, "-active")
+        self._reconcile()
+
+    def action_start_filter(self) -> None:
+        box = self.query_one(Input)
+        box.add_class("-active")
+        box.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one(Input)
+        if self.filter_text or box.has_class("-active"):
+            box.value = ""
+            box.remove_class("-active")
+            self.set_filter("")
+        elif self.scope is not None:
+            self.set_scope(None)
+        self.focus_table()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.set_filter(event.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if not event.value:
+            event.input.remove_class("-active")
+        self.focus_table()
+
+    # -- rows ---------------------------------------------------------------------------------
+
+    def _wanted(self, obj: Obj, row: tuple[str, ...]) -> bool:
+        if self.scope is not None and not self.scope.keep(obj):
+            return False
+        return not self.filter_text or self.filter_text in " ".join(row).lower()
+
+    def _show(self, key: str, obj: Obj) -> bool:
+        """Add or update the row of ``obj`` (or hide it if filtered out); True if added."""
+        row = self._row_fn(obj)
+        if not self._wanted(obj, row):
+            self._hide(key)
+            return False
+        table = self.table
+        old = self._shown.get(key)
+        if old is None:
+            table.add_row(*row, key=key)
+            self._shown[key] = row
+            return True
+        if old != row:
+            for column, before, after in zip(self.columns, old, row, strict=False):
+                if before != after:
+                    table.update_cell(key, column, after, update_width=len(after) > len(before))
+            self._shown[key] = row
+        return False
+
+    def _hide(self, key: str) -> None:
+        if self._shown.pop(key, None) is not None:
+            self.table.remove_row(key)
+
+    def _reconcile(self) -> None:
+        added = False
+        for key, obj in self.objects.items():
+            added |= self._show(key, obj)
+        if added:
+            self._sort()
+        self.post_message(self.Changed(self))
+
+    def _sort(self) -> None:
+        # By name, as kubectl lists them; kinds without a NAME column (events) keep the order
+        # the watch delivered them in, which is the order they happened.
+        if "NAME" not in self.columns:
+            return
+        table = self.table
+        selected = self.selected()
+        table.sort("NAME")
+        if selected is not None:
+            key = object_key(selected)
+            if key in self._shown:
+                table.move_cursor(row=table.get_row_index(key), animate=False)

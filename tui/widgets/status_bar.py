@@ -1,0 +1,50 @@
+"""The header line: context, namespace, overlay, connection state and the served model."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from tui.status import ClusterStatus, LinkState
+
+_STATE_STYLE = {
+    LinkState.CONNECTING: "bold yellow",
+    LinkState.CONNECTED: "bold green",
+    LinkState.RECONNECTING: "bold yellow",
+    LinkState.FAILED: "bold red",
+}
+
+
+def render_status(status: ClusterStatus) -> Text:
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append(" iris-tui ", style="bold reverse")
+
+    def field(label: str, value: str) -> None:
+        text.append(f"  {label} ", style="dim")
+        text.append(value or "-", style="bold")
+
+    field("context", status.context)
+    field("ns", status.namespace)
+    field("overlay", status.overlay)
+    text.append("  ● ", style=_STATE_STYLE[status.state])
+    text.append(status.state.value, style=_STATE_STYLE[status.state])
+    if status.detail:
+        text.append(f" ({status.detail})", style="dim")
+    if status.server_version:
+        field("server", status.server_version)
+    field("model", status.model_version)
+    return text
+
+
+class StatusBar(Static):
+    """Follows the app's ``status`` reactive."""
+
+    DEFAULT_CSS = """
+    StatusBar { height: 1; background: $panel; }
+    """
+
+    def on_mount(self) -> None:
+        self.watch(self.app, "status", self._show, init=True)
+
+    def _show(self, status: ClusterStatus) -> None:
+        self.update(render_status(status))
