@@ -177,6 +177,7 @@ class Store:
     # ---------------------------------------------------------------- writes
 
     def create(self, resource: str, obj: Obj) -> Obj:
+        """Store a new object, filling its identity (a uid already set is kept)."""
         obj = copy.deepcopy(obj)
         meta = obj.setdefault("metadata", {})
         with self._lock:
@@ -188,7 +189,7 @@ class Store:
             key = _key_of(resource, obj)
             if key in self._objects:
                 raise ApiError.already_exists(resource, meta["name"])
-            meta["uid"] = str(uuid.uuid4())
+            meta["uid"] = meta.get("uid") or str(uuid.uuid4())
             meta["creationTimestamp"] = now_rfc3339()
             meta["generation"] = 1
             for transient in ("deletionTimestamp", "deletionGracePeriodSeconds"):

@@ -1,0 +1,136 @@
+"""iris-sandbox: serve a simulated Kubernetes API on 127.0.0.1 and run pods as local processes."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import socket
+import sys
+from pathlib import Path
+
+import uvicorn
+import yaml
+
+from sandbox.api.bootstrap import bootstrap
+from sandbox.clock import Clock
+from sandbox.controllers import start_controllers
+from sandbox.server import create_app
+from sandbox.store import Store
+
+DEFAULT_NAMESPACE = "ml-course"
+CONTEXT = "sandbox"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="iris-sandbox",
+        description="A SIMULATED Kubernetes API server on 127.0.0.1 that runs each pod's "
+        "command as a local process. For trying the kit without a cluster; not a cluster.",
+    )
+    parser.add_argument("--port", type=int, default=0, help="port to listen on (default: free)")
+    parser.add_argument(
+        "--state",
+        type=Path,
+        default=Path(".sandbox"),
+        help="folder for objects, logs and volumes (default: .sandbox)",
+    )
+    parser.add_argument(
+        "--kubeconfig",
+        type=Path,
+        default=None,
+        help="kubeconfig to write (default: <state>/kubeconfig)",
+    )
+    parser.add_argument(
+        "--clock-speed",
+        type=float,
+        default=1.0,
+        help="run controller time this many times faster (CronJobs, back-offs)",
+    )
+    parser.add_argument(
+        "--no-pods", action="store_true", help="never start pod processes; pods stay Pending"
+    )
+    args = parser.parse_args(argv)
+    if args.clock_speed <= 0:
+        parser.error("--clock-speed must be positive")
+    if not 0 <= args.port <= 65535:
+        parser.error("--port must be between 0 and 65535")
+    return args
+
+
+def kubeconfig_text(url: str) -> str:
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": CONTEXT, "cluster": {"server": url}}],
+        "users": [{"name": CONTEXT, "user": {}}],
+        "contexts": [
+            {
+                "name": CONTEXT,
+                "context": {"cluster": CONTEXT, "user": CONTEXT, "namespace": DEFAULT_NAMESPACE},
+            }
+        ],
+        "current-context": CONTEXT,
+        "preferences": {},
+    }
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+def banner(url: str, state: Path, kubeconfig: Path, run_pods: bool) -> str:
+    pods = "pods run as LOCAL PROCESSES on this machine" if run_pods else "pods are never started"
+    return "\n".join(
+        [
+            f"iris-sandbox: a SIMULATED Kubernetes API at {url}",
+            f"  This is not a real cluster: no containers, no isolation; {pods}.",
+            f"  State: {state}    Stop: Ctrl-C",
+            "",
+            f"export KUBECONFIG={kubeconfig}",
+            "",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    state = args.state.resolve()
+    kubeconfig = (args.kubeconfig or state / "kubeconfig").resolve()
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+        listener.bind(("127.0.0.1", args.port))
+        kubeconfig.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        print(f"iris-sandbox: {error}", file=sys.stderr)
+        return 1
+    listener.listen(128)
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    (state / "ready").unlink(missing_ok=True)
+    kubeconfig.write_text(kubeconfig_text(url))
+
+    store = Store(state)
+    bootstrap(store)
+    controllers = start_controllers(
+        store, state, clock=Clock(args.clock_speed), run_pods=not args.no_pods
+    )
+
+    def started() -> None:
+        (state / "ready").write_text(url + "\n")
+        print(banner(url, state, kubeconfig, not args.no_pods), flush=True)
+
+    app = create_app(store, state, on_started=started)
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, timeout_graceful_shutdown=2, http="h11"
+    )
+    try:
+        uvicorn.Server(config).run(sockets=[listener])
+    finally:
+        controllers.stop()
+        store.close()
+        (state / "ready").unlink(missing_ok=True)
+        print("iris-sandbox: stopped; every pod process has ended.", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The API server's request handling, one module per concern."""

@@ -1,0 +1,90 @@
+"""What every sandbox has from the start: the system namespaces and its one node."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import psutil
+
+from sandbox.api import defaults
+from sandbox.discovery import VERSION_INFO
+from sandbox.resources import BY_PLURAL
+from sandbox.store import ApiError, Store, now_rfc3339
+
+NODE_NAME = "sandbox"
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+def _node_status() -> dict[str, Any]:
+    now = now_rfc3339()
+    capacity = {
+        "cpu": str(os.cpu_count() or 1),
+        "memory": f"{psutil.virtual_memory().total // 1024}Ki",
+        "pods": "1000",
+        "ephemeral-storage": f"{psutil.disk_usage('/').total // 1024}Ki",
+    }
+    return {
+        "capacity": capacity,
+        "allocatable": capacity,
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "KubeletReady",
+                "message": "the sandbox runs pods as local processes",
+                "lastHeartbeatTime": now,
+                "lastTransitionTime": now,
+            }
+        ],
+        "addresses": [
+            {"type": "InternalIP", "address": "127.0.0.1"},
+            {"type": "Hostname", "address": NODE_NAME},
+        ],
+        "nodeInfo": {
+            "kubeletVersion": VERSION_INFO["gitVersion"],
+            "kubeProxyVersion": VERSION_INFO["gitVersion"],
+            "operatingSystem": "linux",
+            "architecture": "amd64",
+            "containerRuntimeVersion": "sandbox://local-processes",
+            "osImage": "local processes (simulated node)",
+            "kernelVersion": os.uname().release,
+            "machineID": "",
+            "systemUUID": "",
+            "bootID": "",
+        },
+    }
+
+
+def bootstrap(store: Store) -> None:
+    """Create the system namespaces and the node if a fresh (or older) state lacks them."""
+    for name in SYSTEM_NAMESPACES:
+        try:
+            store.get("namespaces", None, name)
+        except ApiError:
+            namespace = {"metadata": {"name": name}}
+            store.create(
+                "namespaces", defaults.prepare(BY_PLURAL["namespaces"], namespace, None, store)
+            )
+    node = {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": NODE_NAME,
+            "labels": {
+                "kubernetes.io/hostname": NODE_NAME,
+                "kubernetes.io/os": "linux",
+                "node-role.kubernetes.io/control-plane": "",
+            },
+        },
+        "spec": {},
+    }
+    try:
+        store.get("nodes", None, NODE_NAME)
+    except ApiError:
+        store.create("nodes", node)
+
+    def refresh(obj: dict[str, Any]) -> None:
+        obj["status"] = _node_status()
+
+    store.mutate("nodes", None, NODE_NAME, refresh)

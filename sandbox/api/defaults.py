@@ -1,0 +1,307 @@
+"""Defaulting and validation on writes, where clients depend on what the real API server does.
+
+Every function takes the incoming object (and the stored one on updates) and fills what the
+real server fills: Service cluster IPs and node ports, Job selectors and controller-uid labels,
+Deployment and pod template defaults, empty statuses.  Violations raise 422 ``ApiError``s.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import random
+import re
+import uuid
+from typing import Any
+
+from sandbox.resources import Resource
+from sandbox.store import ApiError, Store
+
+Obj = dict[str, Any]
+
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+_SERVICE_RANGE = ipaddress.ip_network("10.96.0.0/12")
+_NODE_PORTS = range(30000, 32768)
+_JOB_UID_LABELS = ("batch.kubernetes.io/controller-uid", "controller-uid")
+_JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
+
+
+def prepare(resource: Resource, obj: Obj, old: Obj | None, store: Store) -> Obj:
+    """Default and validate ``obj`` before it is written (``old`` is the stored version)."""
+    obj["apiVersion"] = resource.api_version
+    obj["kind"] = resource.kind
+    meta = obj.setdefault("metadata", {})
+    name = meta.get("name") or ""
+    if name and (len(name) > 253 or not _NAME.match(name)):
+        raise ApiError.invalid(
+            resource.plural,
+            name,
+            f'metadata.name: Invalid value: "{name}": a lowercase RFC 1123 subdomain must '
+            "consist of lower case alphanumeric characters, '-' or '.', and must start and end "
+            "with an alphanumeric character",
+        )
+    if old is None:
+        meta.pop("resourceVersion", None)
+        meta["uid"] = str(uuid.uuid4())
+    else:
+        for kept in ("uid", "creationTimestamp"):
+            meta[kept] = old["metadata"].get(kept)
+    # Go's omitempty drops empty maps and lists: a patch leaving "annotations: {}" must not
+    # show up as a difference.
+    for optional in ("labels", "annotations", "ownerReferences", "finalizers"):
+        if optional in meta and not meta[optional]:
+            del meta[optional]
+    handler = _DEFAULTERS.get(resource.plural)
+    if handler:
+        handler(obj, old, store)
+    return obj
+
+
+def _pod_spec(spec: Obj, restart_policy: str = "Always") -> None:
+    spec.setdefault("restartPolicy", restart_policy)
+    spec.setdefault("dnsPolicy", "ClusterFirst")
+    spec.setdefault("schedulerName", "default-scheduler")
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    spec.setdefault("securityContext", {})
+    for container in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+        image = str(container.get("image", ""))
+        pull = "Always" if image.endswith(":latest") or ":" not in image else "IfNotPresent"
+        container.setdefault("imagePullPolicy", pull)
+        container.setdefault("terminationMessagePath", "/dev/termination-log")
+        container.setdefault("terminationMessagePolicy", "File")
+        container.setdefault("resources", {})
+        for port in container.get("ports") or []:
+            port.setdefault("protocol", "TCP")
+    if not spec.get("containers"):
+        raise ApiError.invalid("pods", "", "spec.containers: Required value")
+
+
+def _template(obj: Obj, restart_policy: str = "Always") -> Obj:
+    template = obj.setdefault("spec", {}).setdefault("template", {})
+    template.setdefault("metadata", {})
+    _pod_spec(template.setdefault("spec", {}), restart_policy)
+    return template
+
+
+def _require_selector(obj: Obj, plural: str) -> None:
+    spec = obj.get("spec") or {}
+    selector = spec.get("selector") or {}
+    name = obj["metadata"].get("name", "")
+    if not (selector.get("matchLabels") or selector.get("matchExpressions")):
+        raise ApiError.invalid(plural, name, "spec.selector: Required value")
+    labels = (spec.get("template") or {}).get("metadata", {}).get("labels") or {}
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            raise ApiError.invalid(
+                plural,
+                name,
+                "spec.template.metadata.labels: Invalid value: "
+                "`selector` does not match template `labels`",
+            )
+
+
+def _pods(obj: Obj, old: Obj | None, store: Store) -> None:
+    _pod_spec(obj.setdefault("spec", {}))
+    if old is None:
+        obj.setdefault("status", {}).setdefault("phase", "Pending")
+        obj["status"].setdefault("qosClass", "BestEffort")
+
+
+def _deployments(obj: Obj, old: Obj | None, store: Store) -> None:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("replicas", 1)
+    spec.setdefault("revisionHistoryLimit", 10)
+    spec.setdefault("progressDeadlineSeconds", 600)
+    strategy = spec.setdefault("strategy", {})
+    strategy.setdefault("type", "RollingUpdate")
+    if strategy["type"] == "RollingUpdate":
+        rolling = strategy.setdefault("rollingUpdate", {})
+        rolling.setdefault("maxUnavailable", "25%")
+        rolling.setdefault("maxSurge", "25%")
+    _template(obj)
+    _require_selector(obj, "deployments")
+    obj.setdefault("status", {})
+
+
+def _replicasets(obj: Obj, old: Obj | None, store: Store) -> None:
+    obj.setdefault("spec", {}).setdefault("replicas", 1)
+    _template(obj)
+    _require_selector(obj, "replicasets")
+    obj.setdefault("status", {"replicas": 0})
+
+
+def _jobs(obj: Obj, old: Obj | None, store: Store) -> None:
+    spec = obj.setdefault("spec", {})
+    meta = obj["metadata"]
+    for field, value in (
+        ("parallelism", 1),
+        ("completions", 1),
+        ("backoffLimit", 6),
+        ("completionMode", "NonIndexed"),
+        ("suspend", False),
+        ("podReplacementPolicy", "TerminatingOrFailed"),
+    ):
+        spec.setdefault(field, value)
+    template = _template(obj, restart_policy="Never")
+    if template["spec"]["restartPolicy"] not in ("Never", "OnFailure"):
+        raise ApiError.invalid(
+            "jobs",
+            meta.get("name", ""),
+            'spec.template.spec.restartPolicy: Required value: valid values: "OnFailure", "Never"',
+        )
+    if old is None and not spec.get("manualSelector"):
+        uid = meta["uid"]
+        labels = template["metadata"].setdefault("labels", {})
+        for key in _JOB_UID_LABELS:
+            labels[key] = uid
+        for key in _JOB_NAME_LABELS:
+            labels[key] = meta.get("name", "")
+        spec["selector"] = {"matchLabels": {_JOB_UID_LABELS[0]: uid}}
+    if old is not None:
+        old_spec = old.get("spec") or {}
+        for field in ("template", "selector", "completions", "completionMode"):
+            if field in old_spec and spec.get(field) != old_spec.get(field):
+                raise ApiError.invalid(
+                    "jobs",
+                    meta.get("name", ""),
+                    f"spec.{field}: Invalid value: field is immutable",
+                )
+    obj.setdefault("status", {})
+
+
+def _cronjobs(obj: Obj, old: Obj | None, store: Store) -> None:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("concurrencyPolicy", "Allow")
+    spec.setdefault("suspend", False)
+    spec.setdefault("successfulJobsHistoryLimit", 3)
+    spec.setdefault("failedJobsHistoryLimit", 1)
+    if not spec.get("schedule"):
+        raise ApiError.invalid(
+            "cronjobs", obj["metadata"].get("name", ""), "spec.schedule: Required value"
+        )
+    job_template = spec.setdefault("jobTemplate", {})
+    job_template.setdefault("metadata", {})
+    _template(job_template, restart_policy="Never")
+    obj.setdefault("status", {})
+
+
+def _used_cluster_ips(store: Store) -> set[str]:
+    services, _ = store.list("services")
+    return {str((s.get("spec") or {}).get("clusterIP")) for s in services}
+
+
+def _used_node_ports(store: Store) -> set[int]:
+    services, _ = store.list("services")
+    return {
+        int(port["nodePort"])
+        for s in services
+        for port in (s.get("spec") or {}).get("ports") or []
+        if port.get("nodePort")
+    }
+
+
+def _services(obj: Obj, old: Obj | None, store: Store) -> None:
+    spec = obj.setdefault("spec", {})
+    old_spec = (old or {}).get("spec") or {}
+    kind = spec.setdefault("type", "ClusterIP")
+    spec.setdefault("sessionAffinity", "None")
+    if kind != "ExternalName":
+        if not spec.get("clusterIP") and old_spec.get("clusterIP"):
+            spec["clusterIP"] = old_spec["clusterIP"]
+        if not spec.get("clusterIP"):
+            used = _used_cluster_ips(store)
+            hosts = list(_SERVICE_RANGE.hosts())
+            while True:
+                candidate = str(random.choice(hosts[10:]))
+                if candidate not in used:
+                    break
+            spec["clusterIP"] = candidate
+        spec["clusterIPs"] = [spec["clusterIP"]]
+        spec.setdefault("ipFamilies", ["IPv4"])
+        spec.setdefault("ipFamilyPolicy", "SingleStack")
+        spec.setdefault("internalTrafficPolicy", "Cluster")
+    old_ports = {p.get("port"): p for p in old_spec.get("ports") or []}
+    used_ports = _used_node_ports(store) - {p.get("nodePort") for p in old_ports.values()}
+    for port in spec.get("ports") or []:
+        port.setdefault("protocol", "TCP")
+        port.setdefault("targetPort", port.get("port"))
+        if kind in ("NodePort", "LoadBalancer"):
+            if not port.get("nodePort"):
+                port["nodePort"] = old_ports.get(port.get("port"), {}).get("nodePort") or next(
+                    candidate for candidate in _NODE_PORTS if candidate not in used_ports
+                )
+            elif int(port["nodePort"]) in used_ports:
+                raise ApiError.invalid(
+                    "services",
+                    obj["metadata"].get("name", ""),
+                    f"spec.ports.nodePort: Invalid value: {port['nodePort']}: "
+                    "provided port is already allocated",
+                )
+            used_ports.add(int(port["nodePort"]))
+        else:
+            port.pop("nodePort", None)
+    if kind in ("NodePort", "LoadBalancer"):
+        spec.setdefault("externalTrafficPolicy", "Cluster")
+    obj.setdefault("status", {"loadBalancer": {}})
+
+
+def _secrets(obj: Obj, old: Obj | None, store: Store) -> None:
+    obj.setdefault("type", "Opaque")
+    string_data = obj.pop("stringData", None) or {}
+    data = obj.setdefault("data", {})
+    for key, value in string_data.items():
+        data[key] = base64.b64encode(str(value).encode()).decode()
+    if not data:
+        obj.pop("data")
+
+
+def _claims(obj: Obj, old: Obj | None, store: Store) -> None:
+    obj.setdefault("spec", {}).setdefault("volumeMode", "Filesystem")
+    obj.setdefault("status", {"phase": "Pending"})
+
+
+def _namespaces(obj: Obj, old: Obj | None, store: Store) -> None:
+    obj.setdefault("spec", {"finalizers": ["kubernetes"]})
+    labels = obj["metadata"].setdefault("labels", {})
+    labels.setdefault("kubernetes.io/metadata.name", obj["metadata"].get("name", ""))
+    obj.setdefault("status", {"phase": "Active"})
+
+
+def _hpas(obj: Obj, old: Obj | None, store: Store) -> None:
+    obj.setdefault("spec", {}).setdefault("minReplicas", 1)
+    obj.setdefault("status", {"currentReplicas": 0, "desiredReplicas": 0})
+
+
+def _budgets(obj: Obj, old: Obj | None, store: Store) -> None:
+    obj.setdefault(
+        "status",
+        {
+            "currentHealthy": 0,
+            "desiredHealthy": 0,
+            "disruptionsAllowed": 0,
+            "expectedPods": 0,
+        },
+    )
+
+
+def _network_policies(obj: Obj, old: Obj | None, store: Store) -> None:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("podSelector", {})
+    if "policyTypes" not in spec:
+        spec["policyTypes"] = ["Ingress"] + (["Egress"] if spec.get("egress") else [])
+
+
+_DEFAULTERS = {
+    "pods": _pods,
+    "deployments": _deployments,
+    "replicasets": _replicasets,
+    "jobs": _jobs,
+    "cronjobs": _cronjobs,
+    "services": _services,
+    "secrets": _secrets,
+    "persistentvolumeclaims": _claims,
+    "namespaces": _namespaces,
+    "horizontalpodautoscalers": _hpas,
+    "poddisruptionbudgets": _budgets,
+    "networkpolicies": _network_policies,
+}

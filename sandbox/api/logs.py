@@ -1,0 +1,139 @@
+"""pods/log: container logs from the files the runtime writes, optionally followed.
+
+Each stored line is ``<RFC3339Nano timestamp> <text>``; the timestamp is stripped unless the
+client asks for ``timestamps=true``.  A follow ends when the pod is deleted, the container
+restarts, or the container has terminated and everything it wrote has been sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sandbox.paths import log_path
+from sandbox.store import ApiError, Store
+
+Obj = dict[str, Any]
+
+POLL_INTERVAL = 0.2
+
+
+@dataclass
+class LogRequest:
+    namespace: str
+    pod: str
+    container: str | None
+    follow: bool
+    previous: bool
+    timestamps: bool
+    tail_lines: int | None
+    since_seconds: int | None
+    limit_bytes: int | None
+
+
+@dataclass
+class LogTarget:
+    path: Path
+    container: str
+    restart: int
+
+
+def _container_status(pod: Obj, container: str) -> Obj:
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    return next((s for s in statuses if s.get("name") == container), {})
+
+
+def resolve(store: Store, state_dir: Path, request: LogRequest) -> LogTarget:
+    """Which file to read, or the 400/404 the real API server answers."""
+    pod = store.get("pods", request.namespace, request.pod)
+    names = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
+    names += [c.get("name") for c in (pod.get("spec") or {}).get("initContainers") or []]
+    container = request.container
+    if container is None:
+        if len(names) != 1:
+            raise ApiError.bad_request(
+                f"a container name must be specified for pod {request.pod}, choose one of: "
+                f"[{' '.join(str(name) for name in names)}]"
+            )
+        container = str(names[0])
+    if container not in names:
+        raise ApiError.bad_request(f"container {container} is not valid for pod {request.pod}")
+    restart = int(_container_status(pod, container).get("restartCount") or 0)
+    if request.previous:
+        restart -= 1
+        if restart < 0:
+            raise ApiError.bad_request(
+                f'previous terminated container "{container}" in pod "{request.pod}" not found'
+            )
+    path = log_path(state_dir, request.namespace, request.pod, container, restart)
+    if not path.exists():
+        raise ApiError.bad_request(
+            f'container "{container}" in pod "{request.pod}" is waiting to start: ContainerCreating'
+        )
+    return LogTarget(path, container, restart)
+
+
+def _render(line: str, request: LogRequest, since: datetime | None) -> str | None:
+    stamp, _, text = line.partition(" ")
+    if since is not None:
+        try:
+            if datetime.fromisoformat(stamp.replace("Z", "+00:00")) < since:
+                return None
+        except ValueError:
+            pass
+    return line if request.timestamps else text
+
+
+def _finished(store: Store, request: LogRequest, target: LogTarget) -> bool:
+    try:
+        pod = store.get("pods", request.namespace, request.pod)
+    except ApiError:
+        return True
+    status = _container_status(pod, target.container)
+    if int(status.get("restartCount") or 0) != target.restart:
+        return True
+    return "terminated" in (status.get("state") or {})
+
+
+async def stream(store: Store, request: LogRequest, target: LogTarget) -> AsyncIterator[bytes]:
+    """The log text, then (with follow) new lines as they are written."""
+    since = (
+        datetime.now(UTC) - timedelta(seconds=request.since_seconds)
+        if request.since_seconds
+        else None
+    )
+    sent = 0
+    with target.path.open("r", encoding="utf-8", errors="replace") as handle:
+        lines = handle.readlines()
+        partial = lines.pop() if lines and not lines[-1].endswith("\n") else ""
+        if request.tail_lines is not None:
+            lines = lines[-request.tail_lines :] if request.tail_lines > 0 else []
+        for line in lines:
+            text = _render(line, request, since)
+            if text is not None:
+                chunk = text.encode()
+                if request.limit_bytes is not None and sent + len(chunk) > request.limit_bytes:
+                    yield chunk[: request.limit_bytes - sent]
+                    return
+                sent += len(chunk)
+                yield chunk
+        if not request.follow:
+            return
+        while True:
+            finished = _finished(store, request, target)
+            more = handle.readline()
+            while more:
+                partial += more
+                if partial.endswith("\n"):
+                    text = _render(partial, request, since)
+                    partial = ""
+                    if text is not None:
+                        yield text.encode()
+                more = handle.readline()
+            if finished:
+                return
+            await asyncio.sleep(POLL_INTERVAL)

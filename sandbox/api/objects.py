@@ -1,0 +1,343 @@
+"""Create, replace, patch and delete, with defaulting, dry runs and the scale subresource.
+
+Plain synchronous functions over the store; the HTTP layer decodes requests and calls them.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from sandbox import openapi
+from sandbox.api import defaults
+from sandbox.patch import (
+    APPLY_PATCH,
+    JSON_PATCH,
+    MERGE_PATCH,
+    STRATEGIC_PATCH,
+    json_patch,
+    managed_fields,
+    merge_patch,
+    record_manager,
+    server_side_apply,
+    strategic_merge,
+)
+from sandbox.resources import Resource
+from sandbox.store import ApiError, Store, now_rfc3339
+
+Obj = dict[str, Any]
+
+
+@dataclass
+class WriteOptions:
+    dry_run: bool = False
+    field_manager: str = ""
+    force: bool = False
+
+
+def decode_body(body: bytes, content_type: str = "application/json") -> Any:
+    """Parse a request body (JSON, or YAML for apply patches) into Python values."""
+    try:
+        if content_type == APPLY_PATCH:
+            return yaml.load(body, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        return json.loads(body or b"null")
+    except (ValueError, yaml.YAMLError) as error:
+        raise ApiError.bad_request(f"the request body is not valid: {error}") from error
+
+
+def _require_object(value: Any) -> Obj:
+    if not isinstance(value, dict):
+        raise ApiError.bad_request("the request body must be a JSON object")
+    return value
+
+
+class ObjectApi:
+    """What the API server does to objects on writes."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    # ---------------------------------------------------------------- helpers
+
+    def _check_namespace(self, resource: Resource, namespace: str | None, obj: Obj) -> None:
+        meta = obj.setdefault("metadata", {})
+        if not resource.namespaced:
+            meta.pop("namespace", None)
+            return
+        if meta.get("namespace") and meta["namespace"] != namespace:
+            raise ApiError.bad_request(
+                "the namespace of the provided object does not match the namespace sent on "
+                "the request"
+            )
+        meta["namespace"] = namespace
+        try:
+            self.store.get("namespaces", None, namespace or "")
+        except ApiError as error:
+            raise ApiError.not_found("namespaces", namespace or "") from error
+
+    def _finish_dry_run(self, new: Obj, old: Obj | None) -> Obj:
+        meta = new["metadata"]
+        if old is None:
+            meta["creationTimestamp"] = now_rfc3339()
+            meta["generation"] = 1
+            meta.pop("resourceVersion", None)
+        else:
+            generation = old["metadata"].get("generation", 1)
+            changed = new.get("spec") != old.get("spec")
+            meta["generation"] = generation + 1 if changed else generation
+            meta["resourceVersion"] = old["metadata"]["resourceVersion"]
+        return new
+
+    # ----------------------------------------------------------------- writes
+
+    def create(
+        self, resource: Resource, namespace: str | None, body: Any, options: WriteOptions
+    ) -> Obj:
+        obj = copy.deepcopy(_require_object(body))
+        self._check_namespace(resource, namespace, obj)
+        meta = obj["metadata"]
+        if not meta.get("name") and not meta.get("generateName"):
+            raise ApiError.invalid(
+                resource.plural,
+                "",
+                "metadata.name: Required value: name or generateName is required",
+            )
+        defaults.prepare(resource, obj, None, self.store)
+        if options.field_manager and meta.get("managedFields") is None:
+            record_manager(obj, options.field_manager, "Update")
+        if options.dry_run:
+            if meta.get("name"):
+                try:
+                    self.store.get(resource.plural, namespace, meta["name"])
+                except ApiError:
+                    return self._finish_dry_run(obj, None)
+                raise ApiError.already_exists(resource.plural, meta["name"])
+            meta["name"] = meta["generateName"] + "dryrun"
+            return self._finish_dry_run(obj, None)
+        return self.store.create(resource.plural, obj)
+
+    def replace(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        body: Any,
+        subresource: str | None,
+        options: WriteOptions,
+    ) -> Obj:
+        obj = copy.deepcopy(_require_object(body))
+        self._check_namespace(resource, namespace, obj)
+        if obj["metadata"].get("name") != name:
+            raise ApiError.bad_request("the name of the object does not match the name on the URL")
+        old = self.store.get(resource.plural, namespace, name)
+        if subresource == "scale":
+            return self._scale_write(resource, old, obj, options)
+        wanted = obj["metadata"].get("resourceVersion")
+        if wanted and str(wanted) != old["metadata"]["resourceVersion"]:
+            raise ApiError.conflict(
+                resource.plural,
+                name,
+                "the object has been modified; please apply your changes to the latest "
+                "version and try again",
+            )
+        if subresource == "status":
+            new = copy.deepcopy(old)
+            new["status"] = obj.get("status")
+        else:
+            new = obj
+            if "status" in old:
+                new["status"] = copy.deepcopy(old["status"])
+            defaults.prepare(resource, new, old, self.store)
+        if options.dry_run:
+            return self._finish_dry_run(new, old)
+        new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
+        return self.store.update(resource.plural, new, subresource=subresource)
+
+    def patch(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        patch_type: str,
+        body: bytes,
+        subresource: str | None,
+        options: WriteOptions,
+    ) -> tuple[Obj, bool]:
+        """Apply a patch; returns the object and whether it was created (apply patches)."""
+        document = decode_body(body, patch_type)
+        schema = openapi.kind_schema(resource.plural)
+        if patch_type == APPLY_PATCH:
+            applied = _require_object(document)
+            if not options.field_manager:
+                raise ApiError.bad_request(
+                    "PATCH with apply requires a fieldManager query parameter"
+                )
+            try:
+                self.store.get(resource.plural, namespace, name)
+            except ApiError as error:
+                if error.code != 404 or subresource:
+                    raise
+                return self._apply_create(resource, namespace, name, applied, options), True
+        if subresource == "scale":
+            old = self.store.get(resource.plural, namespace, name)
+            scale = _apply_patch(_scale_of(resource, old), patch_type, document, {}, options)
+            return self._scale_write(resource, old, scale, options), False
+
+        def change(obj: Obj) -> None:
+            old = copy.deepcopy(obj)
+            new = _apply_patch(obj, patch_type, document, schema, options)
+            new_meta = new.setdefault("metadata", {})
+            for fixed in ("name", "namespace", "uid", "creationTimestamp", "resourceVersion"):
+                if fixed in old["metadata"]:
+                    new_meta[fixed] = old["metadata"][fixed]
+            if subresource == "status":
+                new = {**old, "status": new.get("status")}
+            else:
+                if "status" in old:
+                    new["status"] = old["status"]
+                else:
+                    new.pop("status", None)
+                defaults.prepare(resource, new, old, self.store)
+            obj.clear()
+            obj.update(new)
+
+        if options.dry_run:
+            old = self.store.get(resource.plural, namespace, name)
+            new = copy.deepcopy(old)
+            change(new)
+            return self._finish_dry_run(new, old), False
+        return self.store.mutate(resource.plural, namespace, name, change), False
+
+    def _apply_create(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        applied: Obj,
+        options: WriteOptions,
+    ) -> Obj:
+        obj = copy.deepcopy(applied)
+        obj.setdefault("metadata", {})["name"] = name
+        schema = openapi.kind_schema(resource.plural)
+        record_manager(obj, options.field_manager, "Apply", managed_fields(obj, schema))
+        return self.create(resource, namespace, obj, WriteOptions(dry_run=options.dry_run))
+
+    def delete(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        propagation: str | None,
+        dry_run: bool,
+    ) -> Obj:
+        if dry_run:
+            return self.store.get(resource.plural, namespace, name)
+        # batch/v1 Jobs orphan their pods unless told otherwise, like the real API server.
+        default = "Orphan" if resource.plural == "jobs" else "Background"
+        return self.store.delete(resource.plural, namespace, name, propagation or default)
+
+    def delete_collection(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        label_selector: str | None,
+        field_selector: str | None,
+        propagation: str | None,
+        dry_run: bool,
+    ) -> Obj:
+        items, version = self.store.list(
+            resource.plural,
+            namespace,
+            label_selector=label_selector,
+            field_selector=field_selector,
+        )
+        deleted = []
+        for item in items:
+            meta = item["metadata"]
+            try:
+                deleted.append(
+                    self.delete(resource, meta.get("namespace"), meta["name"], propagation, dry_run)
+                )
+            except ApiError as error:
+                if error.code != 404:
+                    raise
+        return {
+            "kind": f"{resource.kind}List",
+            "apiVersion": resource.api_version,
+            "metadata": {"resourceVersion": str(version)},
+            "items": deleted,
+        }
+
+    # ------------------------------------------------------------------ scale
+
+    def scale(self, resource: Resource, namespace: str | None, name: str) -> Obj:
+        return _scale_of(resource, self.store.get(resource.plural, namespace, name))
+
+    def _scale_write(self, resource: Resource, old: Obj, scale: Obj, options: WriteOptions) -> Obj:
+        replicas = (scale.get("spec") or {}).get("replicas")
+        if not isinstance(replicas, int) or replicas < 0:
+            raise ApiError.invalid(
+                "scale",
+                old["metadata"]["name"],
+                "spec.replicas: Invalid value: must be a non-negative integer",
+            )
+        if options.dry_run:
+            new = copy.deepcopy(old)
+            new["spec"]["replicas"] = replicas
+            return _scale_of(resource, new)
+        meta = old["metadata"]
+
+        def set_replicas(obj: Obj) -> None:
+            obj.setdefault("spec", {})["replicas"] = replicas
+
+        updated = self.store.mutate(
+            resource.plural, meta.get("namespace"), meta["name"], set_replicas
+        )
+        return _scale_of(resource, updated)
+
+
+def _apply_patch(
+    obj: Obj, patch_type: str, document: Any, schema: openapi.Schema, options: WriteOptions
+) -> Obj:
+    if patch_type == JSON_PATCH:
+        if not isinstance(document, list):
+            raise ApiError.bad_request("a JSON patch must be a list of operations")
+        return json_patch(obj, document)
+    if patch_type == MERGE_PATCH:
+        return merge_patch(obj, _require_object(document))
+    if patch_type == STRATEGIC_PATCH:
+        return strategic_merge(obj, _require_object(document), schema)
+    if patch_type == APPLY_PATCH:
+        applied = copy.deepcopy(_require_object(document))
+        applied.pop("status", None)
+        return server_side_apply(obj, applied, options.field_manager, schema)
+    raise ApiError(
+        415,
+        "UnsupportedMediaType",
+        f"the patch type {patch_type!r} is not supported; use one of "
+        f"{JSON_PATCH}, {MERGE_PATCH}, {STRATEGIC_PATCH}, {APPLY_PATCH}",
+    )
+
+
+def _scale_of(resource: Resource, obj: Obj) -> Obj:
+    meta = obj["metadata"]
+    selector = (obj.get("spec") or {}).get("selector") or {}
+    labels = selector.get("matchLabels") or {}
+    return {
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            key: meta[key]
+            for key in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+            if key in meta
+        },
+        "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 1)},
+        "status": {
+            "replicas": (obj.get("status") or {}).get("replicas", 0),
+            "selector": ",".join(f"{key}={value}" for key, value in labels.items()),
+        },
+    }

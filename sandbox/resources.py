@@ -1,0 +1,94 @@
+"""The resource kinds the sandbox serves: names, group/version, scope and verbs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ALL_VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+
+
+@dataclass(frozen=True)
+class Resource:
+    plural: str
+    kind: str
+    group: str
+    version: str
+    namespaced: bool = True
+    short_names: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    subresources: tuple[str, ...] = ()
+    verbs: tuple[str, ...] = tuple(ALL_VERBS)
+
+    @property
+    def singular(self) -> str:
+        return self.kind.lower()
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def group_version(self) -> str:
+        return self.api_version
+
+
+RESOURCES = [
+    Resource("namespaces", "Namespace", "", "v1", False, ("ns",), (), ("status",)),
+    Resource("nodes", "Node", "", "v1", False, ("no",), (), ("status",)),
+    Resource("pods", "Pod", "", "v1", True, ("po",), ("all",), ("status", "log", "proxy")),
+    Resource("services", "Service", "", "v1", True, ("svc",), ("all",), ("status", "proxy")),
+    Resource("endpoints", "Endpoints", "", "v1", True, ("ep",)),
+    Resource("configmaps", "ConfigMap", "", "v1", True, ("cm",)),
+    Resource("secrets", "Secret", "", "v1"),
+    Resource("serviceaccounts", "ServiceAccount", "", "v1", True, ("sa",)),
+    Resource(
+        "persistentvolumeclaims", "PersistentVolumeClaim", "", "v1", True, ("pvc",), (), ("status",)
+    ),
+    Resource("events", "Event", "", "v1", True, ("ev",)),
+    Resource(
+        "deployments", "Deployment", "apps", "v1", True, ("deploy",), ("all",), ("status", "scale")
+    ),
+    Resource(
+        "replicasets", "ReplicaSet", "apps", "v1", True, ("rs",), ("all",), ("status", "scale")
+    ),
+    Resource("jobs", "Job", "batch", "v1", True, (), ("all",), ("status",)),
+    Resource("cronjobs", "CronJob", "batch", "v1", True, ("cj",), ("all",), ("status",)),
+    Resource(
+        "horizontalpodautoscalers",
+        "HorizontalPodAutoscaler",
+        "autoscaling",
+        "v2",
+        True,
+        ("hpa",),
+        ("all",),
+        ("status",),
+    ),
+    Resource(
+        "poddisruptionbudgets",
+        "PodDisruptionBudget",
+        "policy",
+        "v1",
+        True,
+        ("pdb",),
+        (),
+        ("status",),
+    ),
+    Resource("networkpolicies", "NetworkPolicy", "networking.k8s.io", "v1", True, ("netpol",)),
+]
+
+BY_PLURAL = {resource.plural: resource for resource in RESOURCES}
+
+
+def group_versions() -> dict[str, list[Resource]]:
+    """Resources by group/version ("v1" for the core group), in a stable order."""
+    groups: dict[str, list[Resource]] = {}
+    for resource in RESOURCES:
+        groups.setdefault(resource.group_version, []).append(resource)
+    return groups
+
+
+def find(group: str, version: str, plural: str) -> Resource | None:
+    resource = BY_PLURAL.get(plural)
+    if resource and resource.group == group and resource.version == version:
+        return resource
+    return None
