@@ -69,6 +69,7 @@ def checkov_reports(
     return reports
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", TARGETS)
 def test_checkov_finds_nothing(target: str, checkov_reports: dict[str, dict[str, Any]]) -> None:
     report = checkov_reports[target]

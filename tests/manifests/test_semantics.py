@@ -179,6 +179,7 @@ def test_every_pod_is_locked_down(rendering: Rendering) -> None:
             "runAsUser": UID,
             "runAsGroup": UID,
             "fsGroup": UID,
+            "fsGroupChangePolicy": "OnRootMismatch",
             "seccompProfile": {"type": "RuntimeDefault"},
         }, name
         assert pod["automountServiceAccountToken"] is False, name
