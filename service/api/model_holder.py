@@ -1,0 +1,124 @@
+"""The served model and its hot reload.
+
+The model, its predictor and its version travel together in one immutable `ServedModel`;
+swapping models is one reference assignment, so a request that picked up the old bundle
+finishes on it while the next request sees the new one. The reloader only reads the store
+(the API mounts it read-only) and never trains.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from starlette.exceptions import HTTPException
+
+from service.api.metrics import ApiMetrics
+from service.model_store import LoadedModel, ModelStore, ModelStoreError, NoModelError
+from service.predictor import Predictor, make_predictor
+
+log = logging.getLogger("iris.serve")
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    loaded: LoadedModel
+    predictor: Predictor
+    loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+    @property
+    def version(self) -> str:
+        return self.loaded.version
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.loaded.class_names
+
+
+def serve_model(loaded: LoadedModel) -> ServedModel:
+    return ServedModel(loaded, make_predictor(loaded))
+
+
+@dataclass
+class ModelHolder:
+    """What the request handlers read: the current bundle and whether the server drains."""
+
+    served: ServedModel | None = None
+    draining: bool = False
+    # Why no model is served, for /readyz.
+    unready_reason: str = "no model loaded yet"
+
+    def require(self) -> ServedModel:
+        """The served model, or a 503 for the client when there is none yet."""
+        served = self.served
+        if served is None:
+            raise HTTPException(503, f"no model loaded: {self.unready_reason}")
+        return served
+
+
+class ModelReloader:
+    """Polls the store's `current` version and swaps in each new one that loads."""
+
+    def __init__(
+        self, store: ModelStore, holder: ModelHolder, metrics: ApiMetrics, interval: float
+    ) -> None:
+        self.store = store
+        self.holder = holder
+        self.metrics = metrics
+        self.interval = interval
+        self._refused: str | None = None
+
+    async def run(self) -> None:
+        while True:
+            await self.check()
+            await asyncio.sleep(self.interval)
+
+    async def check(self) -> None:
+        """Load the current version if it is new; keep serving the old one if it fails."""
+        try:
+            version = await asyncio.to_thread(self.store.current_version)
+        except ModelStoreError as exc:
+            self._note_unready(str(exc))
+            return
+        served = self.holder.served
+        if version is None:
+            self._note_unready(f"no model published in {self.store.root} yet")
+            return
+        if (served is not None and served.version == version) or version == self._refused:
+            return
+        try:
+            new = await asyncio.to_thread(self._load, version)
+        except NoModelError as exc:
+            self._note_unready(str(exc))
+            return
+        except Exception as exc:  # any failure to load refuses the version, never the server
+            self._refused = version
+            self.metrics.reload_failures.inc()
+            serving = served.version if served else None
+            log.error(
+                "refused model version",
+                extra={"version": version, "error": str(exc), "serving": serving},
+            )
+            self._note_unready(f"model {version} failed to load: {exc}")
+            return
+        self.holder.served = new
+        self._refused = None
+        self.metrics.reloads.inc()
+        self.metrics.set_model(new.version)
+        log.info(
+            "serving model",
+            extra={
+                "version": new.version,
+                "previous": served.version if served else None,
+                "predictor": type(new.predictor).__name__,
+            },
+        )
+
+    def _load(self, version: str) -> ServedModel:
+        return serve_model(self.store.load(version))
+
+    def _note_unready(self, reason: str) -> None:
+        if self.holder.served is None:
+            self.holder.unready_reason = reason

@@ -1,0 +1,54 @@
+"""Prediction payloads, shared by the FastAPI routes and the fast path so both answer alike."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from service.api.metrics import ApiMetrics
+from service.api.model_holder import ServedModel
+
+
+def predict_one(served: ServedModel, row: Sequence[float], metrics: ApiMetrics) -> dict[str, Any]:
+    """The /predict response for one row of measurements."""
+    index, probabilities = served.predictor.predict_row(row)
+    names = served.class_names
+    metrics.count_prediction(names[index])
+    return {
+        "species_index": index,
+        "species_name": names[index],
+        "probabilities": dict(zip(names, probabilities, strict=True)),
+        "model_version": served.version,
+    }
+
+
+def predict_many(
+    served: ServedModel, features: np.ndarray, metrics: ApiMetrics
+) -> tuple[np.ndarray, np.ndarray]:
+    """Class indices and probabilities of each row of `features` (shape (rows, 4))."""
+    probabilities = served.predictor.predict_proba(features)
+    indices = served.predictor.predict(features)
+    metrics.count_predictions(
+        served.class_names, np.bincount(indices, minlength=len(served.class_names)).tolist()
+    )
+    return indices, probabilities
+
+
+def batch_payload(
+    served: ServedModel, indices: np.ndarray, probabilities: np.ndarray
+) -> dict[str, Any]:
+    """The /predict/batch response: one object per row, like /predict's without the version."""
+    names = served.class_names
+    return {
+        "predictions": [
+            {
+                "species_index": index,
+                "species_name": names[index],
+                "probabilities": dict(zip(names, row, strict=True)),
+            }
+            for index, row in zip(indices.tolist(), probabilities.tolist(), strict=True)
+        ],
+        "model_version": served.version,
+    }

@@ -1,0 +1,46 @@
+"""The served model's metadata, and the Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from service.api.metrics import ApiMetrics
+from service.api.model_holder import ModelHolder
+from service.api.routes.responses import documented_errors
+from service.api.schemas import ModelInfo
+
+
+def model_router(holder: ModelHolder) -> APIRouter:
+    router = APIRouter(tags=["model"], responses=documented_errors(401, 503))
+
+    @router.get("/model", response_model=ModelInfo, summary="The model being served")
+    async def model_info() -> ModelInfo:
+        served = holder.require()
+        loaded = served.loaded
+        return ModelInfo(
+            version=served.version,
+            estimator=type(loaded.estimator).__name__,
+            predictor=type(served.predictor).__name__,
+            feature_names=list(loaded.feature_names),
+            class_names=list(loaded.class_names),
+            loaded_at=served.loaded_at,
+            metadata=loaded.metadata,
+        )
+
+    return router
+
+
+def metrics_router(metrics: ApiMetrics) -> APIRouter:
+    router = APIRouter(tags=["metrics"])
+
+    @router.get(
+        "/metrics",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
+        summary="Prometheus metrics",
+    )
+    async def prometheus_metrics() -> Response:
+        return Response(metrics.exposition(), media_type=metrics.content_type)
+
+    return router
