@@ -98,9 +98,9 @@ class Ledger:
     def is_done(self, source: Path) -> bool:
         try:
             recorded = json.loads(self._entry(source).read_text(encoding="utf-8"))
+            identity = self._identity(source)
         except (OSError, ValueError):
             return False
-        identity = self._identity(source)
         return all(recorded.get(key) == value for key, value in identity.items())
 
     def record(self, source: Path, result: FileResult, version: str) -> None:
@@ -262,11 +262,20 @@ def run(settings: BatchSettings) -> int:
         settings.output_dir, settings.job_completion_index, settings.job_completion_count
     )
     ledger = Ledger(settings.output_dir)
+    pending = [path for path in mine if not ledger.is_done(path)]
+    log.info(
+        "batch run started",
+        extra={
+            "inputs": len(inputs),
+            "share": len(mine),
+            "new": len(pending),
+            "job_index": settings.job_completion_index,
+            "job_count": settings.job_completion_count,
+        },
+    )
     failed = scored = 0
-    for source in mine:
+    for source in pending:
         try:
-            if ledger.is_done(source):
-                continue
             result = score_file(source, settings.output_dir, scorer, settings.chunk_rows)
             ledger.record(source, result, model.version)
         except (InputError, OSError, pa.ArrowException) as exc:
@@ -286,17 +295,7 @@ def run(settings: BatchSettings) -> int:
                 "model_version": model.version,
             },
         )
-    log.info(
-        "batch run finished",
-        extra={
-            "inputs": len(inputs),
-            "share": len(mine),
-            "scored": scored,
-            "failed": failed,
-            "job_index": settings.job_completion_index,
-            "job_count": settings.job_completion_count,
-        },
-    )
+    log.info("batch run finished", extra={"scored": scored, "failed": failed})
     return 1 if failed else 0
 
 
