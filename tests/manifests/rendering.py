@@ -75,7 +75,9 @@ class Rendering:
 
 
 def render(target: str) -> Rendering:
-    """`kubectl kustomize <target>`, failing the test with kustomize's message on error."""
+    """`kubectl kustomize <target>` (relative to the repository, or absolute); fails the test
+    with kustomize's message on error.
+    """
     result = subprocess.run(
         [kubectl(), "kustomize", str(REPO / target)],
         capture_output=True,

@@ -6,11 +6,14 @@ reference resolves, every selector selects) and that each overlay does what it p
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from tests.manifests.rendering import Manifest, Rendering
+from tests.manifests.rendering import REPO, Manifest, Rendering, render
 
 LOCAL = {"overlays/minikube", "overlays/gpu", "overlays/autoscale"}
 CLOUD = {"overlays/cloud-loadbalancer", "examples/cloud-autoscale-gpu"}
@@ -363,15 +366,50 @@ def test_batch_runs_one_at_a_time_on_a_utc_schedule(rendering: Rendering) -> Non
     assert job["template"]["spec"]["restartPolicy"] == "Never"
 
 
-def test_batch_parallelism_knob_is_consistent(rendering: Rendering) -> None:
+def batch_pods(rendering: Rendering) -> int:
+    """How many pods a batch run starts, checking that the three knobs agree."""
     job = rendering.get("CronJob", "iris-batch-predict")["spec"]["jobTemplate"]["spec"]
     assert job["completionMode"] == "Indexed"
     env = {
         variable["name"]: variable["value"]
         for variable in rendering.container("CronJob", "iris-batch-predict")["env"]
     }
-    assert job["parallelism"] == job["completions"] == int(env["JOB_COMPLETION_COUNT"]) >= 1
     assert "JOB_COMPLETION_INDEX" not in env, "Kubernetes sets it for Indexed Jobs"
+    assert job["parallelism"] == job["completions"] == int(env["JOB_COMPLETION_COUNT"])
+    return int(job["parallelism"])
+
+
+def test_batch_runs_one_pod_by_default(rendering: Rendering) -> None:
+    assert batch_pods(rendering) == 1
+
+
+def documented_scale_out_patch() -> str:
+    """The patch base/batch-cronjob.yaml tells users to copy, without the comment marks."""
+    lines = (REPO / "base/batch-cronjob.yaml").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if "in one patch of your overlay" in line) + 1
+    patch = []
+    for line in lines[start:]:
+        if not line.startswith("#   "):
+            break
+        patch.append(line.removeprefix("#   "))
+    assert patch, "the scale-out patch is missing from base/batch-cronjob.yaml"
+    return "\n".join(patch)
+
+
+def test_the_documented_scale_out_patch_works(tmp_path: Path) -> None:
+    overlay = tmp_path / "scaled"
+    overlay.mkdir()
+    kustomization = {
+        "resources": [os.path.relpath(REPO / "overlays/minikube", overlay)],
+        "patches": [
+            {
+                "target": {"kind": "CronJob", "name": "iris-batch-predict"},
+                "patch": documented_scale_out_patch(),
+            }
+        ],
+    }
+    (overlay / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+    assert batch_pods(render(str(overlay))) == 4
 
 
 # --- network ----------------------------------------------------------------------------
