@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sklearn.datasets import load_iris
 
 FEATURE_NAMES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
 # The label column of a training CSV may have any of these names (first one found wins).
@@ -38,6 +37,10 @@ def load_training_data(path: Path | None) -> Dataset:
 
 
 def _bundled_iris() -> Dataset:
+    # Imported here: scikit-learn takes a second to import, and iris-batch, which imports this
+    # module for FEATURE_NAMES, needs none of it before a model is loaded.
+    from sklearn.datasets import load_iris
+
     iris = load_iris()
     names = tuple(str(name) for name in iris.target_names)
     return Dataset(iris.data.astype(np.float64), iris.target.astype(np.int64), names, "iris")

@@ -49,12 +49,13 @@ def test_trains_on_bundled_iris_and_publishes(
     assert published[0]["path"] == str(tmp_path / "versions" / loaded.version)
 
 
-def test_hyperparameters_come_from_the_environment(
+def test_hyperparameters_come_from_the_environment_and_flags(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MODEL_C", "0.5")
     monkeypatch.setenv("MODEL_MAX_ITER", "321")
     monkeypatch.setenv("TEST_SIZE", "0.3")
+    monkeypatch.setenv("RANDOM_SEED", "3")  # the flag below wins
     assert main(["--model-dir", str(tmp_path), "--random-seed", "7"]) == 0
     metadata = ModelStore(tmp_path).load().metadata
     assert metadata["params"]["C"] == 0.5
