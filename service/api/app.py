@@ -1,6 +1,6 @@
 """The app factory: routes, guards, metrics and the model reloader of one `iris-serve` app.
 
-Request flow (outermost first): the fast path for POST /predict, metrics, the size and
+Request flow (outermost first): the fast path for valid predictions, metrics, the size and
 content-type guard, then FastAPI's routing with the API key dependency and pydantic
 validation.
 """
@@ -17,7 +17,7 @@ from fastapi import Depends, FastAPI
 
 from service.api.auth import ApiKey, api_key_dependency
 from service.api.errors import install_error_handlers
-from service.api.fast_path import FastPredictMiddleware
+from service.api.fast_path import FastPathMiddleware
 from service.api.limits import JSON, OCTET_STREAM, RequestGuardMiddleware
 from service.api.metrics import ApiMetrics, MetricsMiddleware
 from service.api.model_holder import ModelHolder, ModelReloader
@@ -44,7 +44,7 @@ def create_app(
 ) -> FastAPI:
     """An app serving the model published in `store` (default: settings.model_dir).
 
-    `fast_path=False` leaves POST /predict to FastAPI alone (the tests compare the two).
+    `fast_path=False` leaves the prediction routes to FastAPI alone (the tests compare both).
     """
     store = store or ModelStore(settings.model_dir)
     holder = ModelHolder()
@@ -102,11 +102,12 @@ def create_app(
     app.add_middleware(MetricsMiddleware, metrics=metrics, known_paths=known_paths)
     if fast_path:
         app.add_middleware(
-            FastPredictMiddleware,
+            FastPathMiddleware,
             holder=holder,
             metrics=metrics,
             api_key=api_key,
             max_body_bytes=settings.max_body_bytes,
+            max_batch=settings.max_batch,
         )
     return app
 

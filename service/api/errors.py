@@ -9,24 +9,16 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from service.api.json_response import JsonResponse
+
 log = logging.getLogger("iris.serve")
 
 V2_PREFIX = "/v2/"
-
-
-class JsonResponse(Response):
-    """JSON rendered by orjson (fast, and it refuses NaN instead of emitting invalid JSON)."""
-
-    media_type = "application/json"
-
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
 
 
 def field_path(loc: Sequence[str | int]) -> str:

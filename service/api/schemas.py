@@ -84,9 +84,17 @@ def batch_request_model(max_rows: int) -> type[BatchRequest]:
 
 
 class BatchPrediction(BaseModel):
+    """Column-wise, which is compact and fast for thousands of rows; `predictions` is the
+    KServe V1 field, so a V1 client can read this response too."""
+
     model_config = ConfigDict(protected_namespaces=())
 
-    predictions: list[ClassPrediction]
+    predictions: list[int] = Field(description="index of each row's predicted class")
+    species_names: list[str] = Field(description="name of each row's predicted class")
+    probabilities: list[list[float]] = Field(
+        description="each row's class probabilities, in class_names order"
+    )
+    class_names: list[str]
     model_version: str
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.api.errors import JsonResponse
+from service.api.json_response import JsonResponse
 from service.api.model_holder import ModelHolder
 from service.api.schemas import Readiness, Status
 

@@ -1,8 +1,8 @@
 """Predictions: the course's single flower, a batch, and the KServe V1 path.
 
-Well-formed POST /predict requests are answered by the fast path (service.api.fast_path)
-before they reach this router; this route answers everything else with the same body and
-defines the schema and the error messages.
+Well-formed requests are answered by the fast path (service.api.fast_path) before they reach
+this router, with the same bodies; these routes answer everything else and define the schema
+and the error messages.
 """
 
 # No `from __future__ import annotations`: FastAPI must see the per-app batch model class
@@ -10,10 +10,10 @@ defines the schema and the error messages.
 import numpy as np
 from fastapi import APIRouter
 
-from service.api.errors import JsonResponse
+from service.api.json_response import JsonResponse
 from service.api.metrics import ApiMetrics
 from service.api.model_holder import ModelHolder
-from service.api.predictions import batch_payload, predict_many, predict_one
+from service.api.predictions import batch_payload, predict_many, predict_one, v1_payload
 from service.api.routes.responses import documented_errors
 from service.api.schemas import (
     BatchPrediction,
@@ -25,7 +25,9 @@ from service.api.schemas import (
 )
 
 PREDICT_PATH = "/predict"
-JSON_ROUTES = (PREDICT_PATH, "/predict/batch", "/v1/models/iris:predict")
+BATCH_PATH = "/predict/batch"
+V1_PATH = "/v1/models/iris:predict"
+JSON_ROUTES = (PREDICT_PATH, BATCH_PATH, V1_PATH)
 
 
 def predict_router(holder: ModelHolder, metrics: ApiMetrics, max_batch: int) -> APIRouter:
@@ -47,7 +49,7 @@ def predict_router(holder: ModelHolder, metrics: ApiMetrics, max_batch: int) -> 
         return np.asarray(request.instances, dtype=np.float64).reshape(-1, 4)
 
     @router.post(
-        "/predict/batch",
+        BATCH_PATH,
         response_model=BatchPrediction,
         summary=f"Classify up to {max_batch} flowers, with probabilities",
     )
@@ -57,13 +59,13 @@ def predict_router(holder: ModelHolder, metrics: ApiMetrics, max_batch: int) -> 
         return JsonResponse(batch_payload(served, indices, probabilities))
 
     @router.post(
-        "/v1/models/iris:predict",
+        V1_PATH,
         response_model=V1Prediction,
         summary="KServe V1 protocol: predicted class index of each instance",
     )
     async def predict_v1(request: batch_model) -> JsonResponse:  # type: ignore[valid-type]
         served = holder.require()
         indices, _ = predict_many(served, rows(request), metrics)
-        return JsonResponse({"predictions": indices.tolist()})
+        return JsonResponse(v1_payload(indices))
 
     return router

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from service.api.errors import JsonResponse
+from service.api.json_response import JsonResponse
 from service.api.metrics import ApiMetrics
 from service.api.model_holder import ModelHolder
 from service.api.predictions import predict_many

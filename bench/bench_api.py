@@ -1,0 +1,291 @@
+"""Throughput and latency of `iris-serve`, against the ceiling of its server stack.
+
+One server process at a time runs pinned to CPU 0; wrk (the load generator; `apt-get install
+wrk`) runs pinned to CPU 1. The ceiling is a minimal ASGI app answering a constant JSON on the
+same uvicorn configuration, measured in the same run, so the ratio does not depend on the
+machine. Scenarios:
+
+- ceiling: the constant app, concurrency 16
+- /predict, fast path: the real `iris-serve`, single rows, concurrency 16 and 64
+- /predict, FastAPI only: the same app with its fast path off (what the fast path saves)
+- /predict/batch: 1000 rows a request, reported in rows/s
+
+Targets: /predict at concurrency 16 >= 45% of the ceiling's requests/s; p99 at 64 < 10 ms;
+batch >= 2.5 million rows/s. Run: .venv/bin/python bench/bench_api.py [--seconds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+SERVER_CPU = 0
+LOAD_CPU = 1
+SINGLE_BODY = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+BATCH_ROWS = 1000
+
+# uvicorn settings shared by every server measured here (iris-serve uses the same ones).
+UVICORN_FLAGS = {"log_config": None, "access_log": False, "server_header": False}
+
+
+def constant_app_main(port: int) -> None:
+    """The ceiling: the least an ASGI app can do per request on this server stack."""
+    import uvicorn
+
+    body = b'{"species_index":0}'
+    start = {
+        "type": "http.response.start",
+        "status": 200,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"19")],
+    }
+
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        if scope["type"] != "http":
+            return
+        await receive()
+        await send(start)
+        await send({"type": "http.response.body", "body": body})
+
+    uvicorn.run(app, host="127.0.0.1", port=port, lifespan="off", **UVICORN_FLAGS)  # type: ignore[arg-type]
+
+
+def fastapi_only_main(port: int, model_dir: str) -> None:
+    """iris-serve's app with the fast path off: every request goes through FastAPI."""
+    import uvicorn
+
+    from service.api import create_app
+    from service.settings import ServeSettings
+
+    app = create_app(ServeSettings(model_dir=Path(model_dir), log_level="warning"), fast_path=False)
+    uvicorn.run(app, host="127.0.0.1", port=port, **UVICORN_FLAGS)  # type: ignore[arg-type]
+
+
+@dataclass
+class Result:
+    name: str
+    concurrency: int
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    rows_per_request: int = 1
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.requests_per_second * self.rows_per_request
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def pin(cpu: int):  # type: ignore[no-untyped-def]
+    return lambda: os.sched_setaffinity(0, {cpu})
+
+
+@contextmanager
+def server(command: list[str], env: dict[str, str], port: int) -> Iterator[None]:
+    process = subprocess.Popen(
+        command,
+        env={**os.environ, **env},
+        preexec_fn=pin(SERVER_CPU),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_ready(port, process)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_ready(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"server exited with status {process.returncode} before it was ready")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit("server not ready within 30 s")
+
+
+def wrk_script(folder: Path, body: bytes) -> Path:
+    path = folder / f"post-{len(body)}.lua"
+    lua_body = body.decode().replace("\\", "\\\\").replace('"', '\\"')
+    path.write_text(
+        'wrk.method = "POST"\n'
+        f'wrk.body = "{lua_body}"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+    )
+    return path
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    if not match:
+        raise ValueError(f"unexpected wrk latency {text!r}")
+    return float(match[1]) * _UNITS[match[2]]
+
+
+def run_wrk(
+    name: str, url: str, script: Path, concurrency: int, seconds: float, rows: int = 1
+) -> Result:
+    command = [
+        "wrk",
+        "-t1",
+        f"-c{concurrency}",
+        f"-d{max(1, round(seconds))}s",
+        "--latency",
+        "-s",
+        str(script),
+        url,
+    ]
+    output = subprocess.run(
+        command, preexec_fn=pin(LOAD_CPU), capture_output=True, text=True, check=True
+    ).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1])  # type: ignore[index]
+    p50 = _ms(re.search(r"\s50%\s+(\S+)", output)[1])  # type: ignore[index]
+    p99 = _ms(re.search(r"\s99%\s+(\S+)", output)[1])  # type: ignore[index]
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    socket_errors = re.search(r"Socket errors: (.*)", output)
+    errors = int(bad[1]) if bad else 0
+    if socket_errors:
+        errors += sum(int(n) for n in re.findall(r"\d+", socket_errors[1]))
+    return Result(name, concurrency, rate, p50, p99, errors, rows)
+
+
+def publish_model(model_dir: Path) -> None:
+    subprocess.run(
+        [str(Path(sys.executable).with_name("iris-train"))],
+        env={**os.environ, "MODEL_DIR": str(model_dir), "LOG_LEVEL": "warning"},
+        check=True,
+    )
+
+
+def measure(seconds: float) -> list[Result]:
+    results: list[Result] = []
+    here = [sys.executable, str(Path(__file__).resolve())]
+    with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
+        folder = Path(tmp)
+        model_dir = folder / "models"
+        publish_model(model_dir)
+        single = wrk_script(folder, json.dumps(SINGLE_BODY).encode())
+        rows = np.random.default_rng(0).uniform(0.1, 8.0, size=(BATCH_ROWS, 4)).round(2)
+        batch = wrk_script(folder, json.dumps({"instances": rows.tolist()}).encode())
+
+        port = free_port()
+        with server([*here, "--constant-app", str(port)], {}, port):
+            url = f"http://127.0.0.1:{port}/"
+            run_wrk("warm-up", url, single, 16, 1)
+            results.append(run_wrk("ceiling: constant JSON", url, single, 16, seconds))
+
+        port = free_port()
+        env = {
+            "MODEL_DIR": str(model_dir),
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "LOG_LEVEL": "warning",
+        }
+        iris_serve = str(Path(sys.executable).with_name("iris-serve"))
+        with server([iris_serve], env, port):
+            base = f"http://127.0.0.1:{port}"
+            run_wrk("warm-up", base + "/predict", single, 16, 1)
+            results.append(run_wrk("/predict (fast path)", base + "/predict", single, 16, seconds))
+            results.append(run_wrk("/predict (fast path)", base + "/predict", single, 64, seconds))
+            results.append(
+                run_wrk(
+                    f"/predict/batch {BATCH_ROWS} rows",
+                    base + "/predict/batch",
+                    batch,
+                    8,
+                    seconds,
+                    BATCH_ROWS,
+                )
+            )
+
+        port = free_port()
+        with server([*here, "--fastapi-only", str(port), str(model_dir)], {}, port):
+            url = f"http://127.0.0.1:{port}/predict"
+            run_wrk("warm-up", url, single, 16, 1)
+            results.append(run_wrk("/predict (FastAPI only)", url, single, 16, seconds))
+    return results
+
+
+def report(results: list[Result]) -> None:
+    ceiling = results[0].requests_per_second
+    print(
+        f"{'scenario':<28} {'conc':>4} {'req/s':>9} {'vs ceiling':>10} "
+        f"{'p50 ms':>7} {'p99 ms':>7} {'rows/s':>11} {'errors':>6}"
+    )
+    for r in results:
+        print(
+            f"{r.name:<28} {r.concurrency:>4} {r.requests_per_second:>9.0f} "
+            f"{r.requests_per_second / ceiling:>9.1%} {r.p50_ms:>7.2f} {r.p99_ms:>7.2f} "
+            f"{r.rows_per_second:>11.0f} {r.errors:>6}"
+        )
+    fast16, fast64, batch = results[1], results[2], results[3]
+    print()
+    print(f"target /predict c16 >= 45% of ceiling: {fast16.requests_per_second / ceiling:.1%}")
+    print(f"target /predict c64 p99 < 10 ms:       {fast64.p99_ms:.2f} ms")
+    print(f"target batch >= 2.5M rows/s:           {batch.rows_per_second / 1e6:.2f}M rows/s")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="duration of each run")
+    parser.add_argument("--constant-app", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--fastapi-only", nargs=2, metavar=("PORT", "DIR"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.constant_app:
+        constant_app_main(args.constant_app)
+        return 0
+    if args.fastapi_only:
+        fastapi_only_main(int(args.fastapi_only[0]), args.fastapi_only[1])
+        return 0
+    if shutil.which("wrk") is None:
+        print(
+            "bench_api: needs the wrk load generator (Debian/Ubuntu: apt-get install wrk; "
+            "macOS: brew install wrk)",
+            file=sys.stderr,
+        )
+        return 1
+    if len(os.sched_getaffinity(0)) < 2:
+        print("bench_api: needs 2 CPUs (server on one, load on the other)", file=sys.stderr)
+        return 1
+    report(measure(args.seconds))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
