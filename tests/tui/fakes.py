@@ -15,7 +15,7 @@ from typing import Any
 from tui.cluster.logs import LogEnd, LogLine
 from tui.cluster.predict import Prediction
 from tui.cluster.watch import KINDS, ConnectionState, WatchEvent
-from tui.session import Asked, ClusterSession, Options
+from tui.session import Asked, ClusterSession, Options, Rendered
 
 NOW = datetime(2026, 11, 29, 6, 0, 0, tzinfo=UTC)
 MODEL_VERSION = "20261129T051200Z-3f9a"
@@ -193,6 +193,21 @@ class Result:
     output: str = ""
 
 
+class FakeRun:
+    """A kubectl run that prints fixed lines and ends with ``returncode``."""
+
+    def __init__(self, command: str, lines: list[str], returncode: int) -> None:
+        self.command = command
+        self.lines = lines
+        self.returncode: int | None = None
+        self._final = returncode
+
+    def __iter__(self) -> Iterator[str]:
+        yield f"$ {self.command}"
+        yield from self.lines
+        self.returncode = self._final
+
+
 class FakeStream:
     def __init__(self, kubectl: str, items: list[Any]) -> None:
         self.kubectl = kubectl
@@ -327,3 +342,45 @@ class FakeSession(ClusterSession):
             for row in rows
         ]
         return Asked(predictions, "curl -s -X POST http://iris/predict/batch", "fake route")
+
+    def render(self, overlay: Path) -> Rendered:
+        documents = [
+            (
+                "PersistentVolumeClaim/ml-model-pvc",
+                "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: ml-model-pvc\n"
+                "spec:\n  accessModes: [ReadWriteOnce]\n  resources:\n"
+                "    requests:\n      storage: 1Gi\n",
+            ),
+            (
+                "Service/iris-api-svc",
+                "apiVersion: v1\nkind: Service\nmetadata:\n  name: iris-api-svc\nspec:\n"
+                "  type: NodePort\n  ports:\n  - name: http\n    port: 80\n"
+                "    targetPort: http\n",
+            ),
+        ]
+        text = "---\n".join(doc for _, doc in documents)
+        return Rendered(text, documents, f"kubectl kustomize {overlay}")
+
+    def diff(self, overlay: Path) -> FakeRun:
+        lines = [
+            "--- live/Deployment/iris-api",
+            "+++ merged/Deployment/iris-api",
+            "-  replicas: 1",
+            "+  replicas: 2",
+        ]
+        return FakeRun(self.kubectl("diff", "-k", str(overlay)), lines, 1)
+
+    def apply_command(self, overlay: Path) -> str:
+        return self.kubectl("apply", "--server-side", "-k", str(overlay))
+
+    def delete_command(self, overlay: Path) -> str:
+        return self.kubectl("delete", "-k", str(overlay))
+
+    def apply(self, overlay: Path) -> FakeRun:
+        self.actions.append(f"apply {overlay.name}")
+        lines = ["deployment.apps/iris-api serverside-applied", "job.batch/iris-train-job created"]
+        return FakeRun(self.apply_command(overlay), lines, 0)
+
+    def delete_overlay(self, overlay: Path) -> FakeRun:
+        self.actions.append(f"delete {overlay.name}")
+        return FakeRun(self.delete_command(overlay), ["error: the server is gone"], 1)

@@ -6,12 +6,13 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from textual.widgets import DataTable, Input, RichLog, Static
+from textual.widgets import DataTable, Input, Log, RichLog, Static
 
 from tests.tui.fakes import FakeSession, frozen_clock, objects
 from tui.app import IrisApp
 from tui.cluster.watch import WatchEvent
 from tui.screens.confirm import ConfirmScreen
+from tui.screens.deploy import DeployScreen
 from tui.screens.describe import DescribeScreen
 from tui.screens.help import HelpScreen
 from tui.screens.logs import LogsScreen
@@ -239,3 +240,41 @@ async def test_predict_form_validates_and_shows_the_answer(tmp_path: Path) -> No
         await pilot.pause()
         assert "1 setosa, 1 virginica" in str(screen.query_one("#answer", Static).render())
         assert screen.query_one("#history", DataTable).row_count == 3
+
+
+async def test_deploy_renders_diffs_and_applies_after_confirmation() -> None:
+    session = FakeSession()
+    app = make_app(session)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("a")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, DeployScreen)
+        assert screen.overlay is not None and screen.overlay.name == "minikube"
+        assert [title for title, _ in screen.documents] == [
+            "PersistentVolumeClaim/ml-model-pvc",
+            "Service/iris-api-svc",
+        ]
+        await pilot.press("f")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "+  replicas: 2" in screen.diff_text.splitlines()
+
+        await pilot.press("A")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        output = screen.query_one("#output", Log).lines
+        assert output[-1] == "exit status 0"
+        assert "job.batch/iris-train-job created" in output
+        assert session.actions == ["apply minikube"]
+
+        await pilot.press("X", "y")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert screen.query_one("#output", Log).lines[-1] == "exit status 1"
+        await pilot.press("escape")
+        assert app.current_mode == "watch"

@@ -42,6 +42,7 @@ class OutputBatch(Message):
 
 class DeployScreen(Screen[None]):
     BINDINGS = [
+        Binding("escape", "app.switch_mode('watch')", "Back to watch"),
         Binding("f", "diff", "Diff"),
         Binding("A", "apply", "Apply"),
         Binding("X", "delete", "Delete all"),
@@ -54,6 +55,7 @@ class DeployScreen(Screen[None]):
         self.overlay: Path | None = None
         self.documents: list[tuple[str, str]] = []
         self.rendered = ""
+        self.diff_text = ""
         self._output: BatchQueue[str] = BatchQueue(lambda: self.post_message(OutputBatch()))
         self._busy = False
 
@@ -65,7 +67,7 @@ class DeployScreen(Screen[None]):
                 yield Input(placeholder="or a kustomization path", id="overlay-path")
             with TabbedContent(id="deploy-tabs"):
                 with TabPane("Rendered YAML", id="tab-yaml"):
-                    yield Select[str]([], prompt="resource", id="doc-select", allow_blank=False)
+                    yield Select[str]([], prompt="resource", id="doc-select")
                     with VerticalScroll(id="yaml-scroll"):
                         yield Static("", id="yaml-view")
                 with TabPane("Diff", id="tab-diff"), VerticalScroll():
@@ -155,7 +157,7 @@ class DeployScreen(Screen[None]):
     def _show_document(self, choice: str) -> None:
         text = self.rendered if choice == ALL else self.documents[int(choice)][1]
         self.query_one("#yaml-view", Static).update(
-            Syntax(text, "yaml", theme="ansi_dark", background_color="default")
+            Syntax(text, "yaml", theme="monokai", background_color="default")
         )
 
     def action_step(self, step: int) -> None:
@@ -197,13 +199,14 @@ class DeployScreen(Screen[None]):
         app.call_from_thread(self._diff_done, text, run.returncode)
 
     def _diff_done(self, text: str, returncode: int | None) -> None:
+        self.diff_text = text
         view = self.query_one("#diff-view", Static)
         if returncode is None:
             view.update(text)
         elif returncode == 0:
             view.update("No differences: the cluster already matches this overlay.")
         elif returncode == 1:
-            view.update(Syntax(text, "diff", theme="ansi_dark", background_color="default"))
+            view.update(Syntax(text, "diff", theme="monokai", background_color="default"))
         else:
             view.update(f"[b red]kubectl diff failed (exit status {returncode})[/]\n{text}")
 

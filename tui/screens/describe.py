@@ -54,7 +54,7 @@ class DescribeScreen(Screen[None]):
         self.yaml = text
         self.app.log_command(command)  # type: ignore[attr-defined]
         self.query_one("#describe-yaml", Static).update(
-            Syntax(text, "yaml", theme="ansi_dark", word_wrap=False, background_color="default")
+            Syntax(text, "yaml", theme="monokai", word_wrap=False, background_color="default")
         )
 
     def _show_error(self, message: str) -> None:

@@ -34,6 +34,7 @@ HISTORY_COLUMNS = ("TIME", "INPUT", "CLASS", "P", "MODEL", "MS")
 
 class PredictScreen(Screen[None]):
     BINDINGS = [
+        Binding("escape", "app.switch_mode('watch')", "Back to watch"),
         Binding("ctrl+s", "predict", "Predict"),
         Binding("ctrl+b", "batch", "Send CSV"),
     ]

@@ -20,13 +20,14 @@ def render_status(status: ClusterStatus) -> Text:
     text.append(" iris-tui ", style="bold reverse")
 
     def field(label: str, value: str) -> None:
-        text.append(f"  {label} ", style="dim")
+        text.append(" │ ", style="dim")
+        text.append(f"{label} ", style="dim")
         text.append(value or "-", style="bold")
 
     field("context", status.context)
     field("ns", status.namespace)
     field("overlay", status.overlay)
-    text.append("  ● ", style=_STATE_STYLE[status.state])
+    text.append(" │ ● ", style=_STATE_STYLE[status.state])
     text.append(status.state.value, style=_STATE_STYLE[status.state])
     if status.detail:
         text.append(f" ({status.detail})", style="dim")
