@@ -188,6 +188,8 @@ def cluster_error(exc: BaseException, doing: str) -> ClusterError:
         return ClusterError(f"cannot {doing}: connection refused or no route to the server")
     if isinstance(exc, urllib3.exceptions.TimeoutError):
         return ClusterError(f"cannot {doing}: the server did not answer in time")
+    if isinstance(exc, urllib3.exceptions.ProtocolError):
+        return ClusterError(f"cannot {doing}: the connection to the server was lost")
     if isinstance(exc, urllib3.exceptions.SSLError):
         return ClusterError(f"cannot {doing}: TLS failed ({_first_line(exc)})")
     if isinstance(exc, urllib3.exceptions.HTTPError | OSError):

@@ -59,6 +59,11 @@ class LogEnd:
 
 LogItem = LogLine | LogNotice | LogEnd
 
+
+class _NotStarted(Exception):
+    """The log request found the container waiting to start (it restarted meanwhile)."""
+
+
 _TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 
 
@@ -149,11 +154,17 @@ class LogStream:
         last_key: tuple[str, str] | None = None  # newest line timestamp shown from it
         last_marker = ""
         need_change = False
+        fresh = False  # pod/version are from a lookup made since the last decision
+        pod: dict[str, Any] | None = None
+        version = ""
         backoff = 1.0
         while not self.stopped:
             try:
-                pod, version = self._lookup()
+                if not fresh:
+                    pod, version = self._lookup()
+                fresh = False
                 if need_change:
+                    # From the version the decision to wait was based on: no change is missed.
                     if not self._wait_change(version):
                         return
                     pod, version = self._lookup()
@@ -166,7 +177,7 @@ class LogStream:
                     if blocked and blocked != last_marker:
                         last_marker = blocked
                         yield LogNotice(blocked)
-                    need_change = True
+                    need_change = fresh = True
                     continue
                 assert pod is not None
                 container = self.container or _default_container(pod)
@@ -187,7 +198,8 @@ class LogStream:
                     yield LogLine(text)
                 if self.stopped:
                     return
-                pod, _ = self._lookup()
+                pod, version = self._lookup()
+                fresh = True
                 reason = self._end_reason(pod, container, instance)
                 if new_lines or reason != last_marker:
                     last_marker = reason
@@ -197,6 +209,15 @@ class LogStream:
                 # Reattach at once only if the container still runs and this read brought
                 # something; otherwise wait for the pod to change.
                 need_change = not new_lines or not _running(pod, container)
+            except _NotStarted as waiting:
+                # The container restarted between the lookup and the log request.
+                if not self.follow:
+                    yield LogEnd(str(waiting))
+                    return
+                if str(waiting) != last_marker:
+                    last_marker = str(waiting)
+                    yield LogNotice(str(waiting))
+                need_change = fresh = True
             except ClusterError as error:
                 yield LogEnd(str(error))
                 return
@@ -257,9 +278,13 @@ class LogStream:
             if exc.status == 404:
                 return
             if exc.status == 400:
-                raise ClusterError(
-                    f"no log for {self.pod}/{container}: {_status_message(exc)}"
-                ) from exc
+                message = _status_message(exc)
+                if "waiting to start" in message:
+                    reason = message.rpartition(":")[2].strip() or "Pending"
+                    raise _NotStarted(
+                        f"waiting for container {container} to start ({reason})"
+                    ) from exc
+                raise ClusterError(f"no log for {self.pod}/{container}: {message}") from exc
             raise
         if not self._slot.hold(response):
             return
