@@ -148,8 +148,9 @@ class ApiServer:
             raise ApiError(
                 415,
                 "UnsupportedMediaType",
-                "the sandbox speaks JSON only; it cannot decode a protobuf request body "
-                "(this is a simulated cluster, use a command that sends JSON)",
+                "the sandbox speaks JSON only and cannot decode this protobuf request "
+                "(kubectl create job --from sends one); create the object from a manifest "
+                "instead, e.g. kubectl create -f job.yaml",
             )
         if request.method == "GET" and target.subresource == "log":
             return await self._logs(request, target)

@@ -8,12 +8,12 @@ from typing import Any
 import psutil
 
 from sandbox.api import defaults
+from sandbox.api.objects import SYSTEM_NAMESPACES, finish_namespace
 from sandbox.discovery import VERSION_INFO
 from sandbox.resources import BY_PLURAL
 from sandbox.store import ApiError, Store, now_rfc3339
 
 NODE_NAME = "sandbox"
-SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 
 def _node_status() -> dict[str, Any]:
@@ -57,7 +57,14 @@ def _node_status() -> dict[str, Any]:
 
 
 def bootstrap(store: Store) -> None:
-    """Create the system namespaces and the node if a fresh (or older) state lacks them."""
+    """Create the system namespaces and the node if a fresh (or older) state lacks them.
+
+    Namespaces a previous run left Terminating are removed now.
+    """
+    namespaces, _ = store.list("namespaces")
+    for namespace in namespaces:
+        if namespace["metadata"].get("deletionTimestamp"):
+            finish_namespace(store, namespace["metadata"]["name"])
     for name in SYSTEM_NAMESPACES:
         try:
             store.get("namespaces", None, name)

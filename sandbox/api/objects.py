@@ -5,8 +5,10 @@ Plain synchronous functions over the store; the HTTP layer decodes requests and 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +32,9 @@ from sandbox.resources import Resource
 from sandbox.store import ApiError, Store, now_rfc3339
 
 Obj = dict[str, Any]
+
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+NAMESPACE_CLEANUP_DELAY = 1.0
 
 
 @dataclass
@@ -55,6 +60,12 @@ def _require_object(value: Any) -> Obj:
     return value
 
 
+def finish_namespace(store: Store, name: str) -> None:
+    """Delete a Terminating namespace and everything in it."""
+    with contextlib.suppress(ApiError):
+        store.delete("namespaces", None, name)
+
+
 class ObjectApi:
     """What the API server does to objects on writes."""
 
@@ -75,9 +86,16 @@ class ObjectApi:
             )
         meta["namespace"] = namespace
         try:
-            self.store.get("namespaces", None, namespace or "")
+            owner = self.store.get("namespaces", None, namespace or "")
         except ApiError as error:
             raise ApiError.not_found("namespaces", namespace or "") from error
+        if owner["metadata"].get("deletionTimestamp"):
+            raise ApiError(
+                403,
+                "Forbidden",
+                f'{resource.plural} "{meta.get("name", "")}" is forbidden: unable to create new '
+                f"content in namespace {namespace} because it is being terminated",
+            )
 
     def _finish_dry_run(self, new: Obj, old: Obj | None) -> Obj:
         meta = new["metadata"]
@@ -234,11 +252,38 @@ class ObjectApi:
         propagation: str | None,
         dry_run: bool,
     ) -> Obj:
+        if resource.plural == "namespaces":
+            return self._terminate_namespace(name, dry_run)
         if dry_run:
             return self.store.get(resource.plural, namespace, name)
         # batch/v1 Jobs orphan their pods unless told otherwise, like the real API server.
         default = "Orphan" if resource.plural == "jobs" else "Background"
         return self.store.delete(resource.plural, namespace, name, propagation or default)
+
+    def _terminate_namespace(self, name: str, dry_run: bool) -> Obj:
+        """Mark the namespace Terminating now and remove it (and its objects) shortly after.
+
+        Like the real namespace controller, this leaves clients such as ``kubectl delete -k``
+        (which deletes the namespace first) a moment to delete the objects inside it.
+        """
+        if name in SYSTEM_NAMESPACES:
+            raise ApiError(
+                403,
+                "Forbidden",
+                f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+            )
+        if dry_run:
+            return self.store.get("namespaces", None, name)
+
+        def terminate(obj: Obj) -> None:
+            obj["metadata"].setdefault("deletionTimestamp", now_rfc3339())
+            obj["status"] = {"phase": "Terminating"}
+
+        marked = self.store.mutate("namespaces", None, name, terminate)
+        timer = threading.Timer(NAMESPACE_CLEANUP_DELAY, finish_namespace, (self.store, name))
+        timer.daemon = True
+        timer.start()
+        return marked
 
     def delete_collection(
         self,

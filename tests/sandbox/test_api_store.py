@@ -1,0 +1,229 @@
+"""The object store, selectors and patch engine, without HTTP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox import openapi
+from sandbox.patch import managed_fields, merge_patch, server_side_apply, strategic_merge
+from sandbox.selectors import SelectorError, field_matcher, label_matcher, match_labels
+from sandbox.store import ApiError, Store
+
+
+def configmap(name: str, namespace: str = "ns", **meta: Any) -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": namespace, **meta}, "data": {"k": "v"}}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path)
+
+
+def test_create_fills_identity_and_bumps_the_global_version(store: Store) -> None:
+    first = store.create("configmaps", configmap("a"))
+    second = store.create("secrets", {"metadata": {"generateName": "s-", "namespace": "ns"}})
+    assert first["metadata"]["uid"] != second["metadata"]["uid"]
+    assert (
+        int(second["metadata"]["resourceVersion"]) == int(first["metadata"]["resourceVersion"]) + 1
+    )
+    assert second["metadata"]["name"].startswith("s-")
+    assert first["metadata"]["creationTimestamp"].endswith("Z")
+    with pytest.raises(ApiError) as exists:
+        store.create("configmaps", configmap("a"))
+    assert exists.value.code == 409
+
+
+def test_update_rejects_a_stale_version_and_bumps_generation_on_spec_change(store: Store) -> None:
+    created = store.create(
+        "deployments", {"metadata": {"name": "d", "namespace": "ns"}, "spec": {"replicas": 1}}
+    )
+    created["spec"]["replicas"] = 2
+    updated = store.update("deployments", created)
+    assert updated["metadata"]["generation"] == 2
+    relabelled = dict(updated, metadata={**updated["metadata"], "labels": {"a": "b"}})
+    assert store.update("deployments", relabelled)["metadata"]["generation"] == 2
+    with pytest.raises(ApiError) as stale:
+        store.update("deployments", created)
+    assert stale.value.code == 409
+
+
+def test_status_updates_touch_only_status(store: Store) -> None:
+    created = store.create(
+        "jobs",
+        {"metadata": {"name": "j", "namespace": "ns"}, "spec": {"parallelism": 1}, "status": {}},
+    )
+    created["spec"]["parallelism"] = 5
+    created["status"] = {"active": 1}
+    updated = store.update("jobs", created, subresource="status")
+    assert updated["spec"]["parallelism"] == 1
+    assert updated["status"] == {"active": 1}
+
+
+def test_mutate_without_change_writes_nothing(store: Store) -> None:
+    created = store.create("configmaps", configmap("a"))
+    same = store.mutate("configmaps", "ns", "a", lambda obj: None)
+    assert same["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
+
+
+def test_delete_cascades_through_owner_references(store: Store) -> None:
+    owner = store.create("deployments", {"metadata": {"name": "d", "namespace": "ns"}})
+    ref = {"uid": owner["metadata"]["uid"], "kind": "Deployment", "name": "d"}
+    replica_set = store.create("replicasets", configmap("rs", ownerReferences=[ref]))
+    ref_rs = {"uid": replica_set["metadata"]["uid"], "kind": "ReplicaSet", "name": "rs"}
+    store.create("pods", configmap("p", ownerReferences=[ref_rs]))
+    store.delete("deployments", "ns", "d")
+    assert store.list("replicasets")[0] == []
+    assert store.list("pods")[0] == []
+
+
+def test_orphan_delete_keeps_dependents_without_the_reference(store: Store) -> None:
+    owner = store.create("jobs", {"metadata": {"name": "j", "namespace": "ns"}})
+    ref = {"uid": owner["metadata"]["uid"], "kind": "Job", "name": "j"}
+    store.create("pods", configmap("p", ownerReferences=[ref]))
+    store.delete("jobs", "ns", "j", propagation="Orphan")
+    assert "ownerReferences" not in store.get("pods", "ns", "p")["metadata"]
+
+
+def test_deleting_a_namespace_deletes_its_objects(store: Store) -> None:
+    store.create("namespaces", {"metadata": {"name": "ns"}})
+    store.create("configmaps", configmap("a"))
+    store.create("configmaps", configmap("b", namespace="other"))
+    store.delete("namespaces", None, "ns")
+    assert [c["metadata"]["name"] for c in store.list("configmaps")[0]] == ["b"]
+
+
+def test_listeners_get_events_in_write_order(store: Store) -> None:
+    seen: list[tuple[str, str]] = []
+    unsubscribe = store.subscribe(
+        lambda kind, resource, obj: seen.append((kind, obj["metadata"]["name"]))
+    )
+    store.create("configmaps", configmap("a"))
+    store.mutate("configmaps", "ns", "a", lambda obj: obj["data"].update(x="y"))
+    store.delete("configmaps", "ns", "a")
+    unsubscribe()
+    store.create("configmaps", configmap("b"))
+    assert seen == [("ADDED", "a"), ("MODIFIED", "a"), ("DELETED", "a")]
+
+
+def test_history_resumes_and_expires(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    start = store.resource_version
+    store.create("configmaps", configmap("a"))
+    store.delete("configmaps", "ns", "a")
+    history = store.events_since(start)
+    assert history is not None
+    assert [(kind, obj["metadata"]["name"]) for _, kind, _, obj in history] == [
+        ("ADDED", "a"),
+        ("DELETED", "a"),
+    ]
+    store.close()
+    reopened = Store(tmp_path)
+    assert reopened.events_since(start) is None
+    assert reopened.events_since(reopened.resource_version) == []
+    reopened.close()
+
+
+def test_objects_survive_a_restart(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    store.create("configmaps", configmap("kept"))
+    version = store.resource_version
+    store.close()
+    reopened = Store(tmp_path)
+    assert reopened.get("configmaps", "ns", "kept")["data"] == {"k": "v"}
+    assert reopened.resource_version == version
+    reopened.close()
+
+
+def test_label_selectors() -> None:
+    obj = {"metadata": {"labels": {"app": "iris", "tier": "api"}}}
+    assert label_matcher("app=iris,tier in (api, web)")(obj)
+    assert label_matcher("app,!missing,tier notin (db)")(obj)
+    assert not label_matcher("app!=iris")(obj)
+    with pytest.raises(SelectorError):
+        label_matcher("app=(")
+    assert match_labels(
+        {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["api"]}]},
+        {"tier": "api"},
+    )
+    assert not match_labels({}, {"tier": "api"})
+
+
+def test_field_selectors() -> None:
+    event = {"involvedObject": {"name": "p", "kind": "Pod"}, "metadata": {"name": "e"}}
+    assert field_matcher("involvedObject.name=p,involvedObject.kind==Pod")(event)
+    assert not field_matcher("metadata.name!=e")(event)
+
+
+def test_merge_patch_deletes_with_null() -> None:
+    assert merge_patch({"a": {"b": 1, "c": 2}, "l": [1]}, {"a": {"b": None}, "l": [2]}) == {
+        "a": {"c": 2},
+        "l": [2],
+    }
+
+
+def test_strategic_merge_merges_containers_and_env_by_name() -> None:
+    schema = openapi.kind_schema("deployments")
+    live = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {"name": "a", "image": "x:1", "env": [{"name": "A", "value": "1"}]},
+                        {"name": "b", "image": "y:1"},
+                    ]
+                }
+            }
+        }
+    }
+    patch = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {"name": "a", "env": [{"name": "B", "value": "2"}]},
+                        {"name": "b", "$patch": "delete"},
+                    ]
+                }
+            }
+        }
+    }
+    merged = strategic_merge(live, patch, schema)
+    containers = merged["spec"]["template"]["spec"]["containers"]
+    assert containers == [
+        {
+            "name": "a",
+            "image": "x:1",
+            "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}],
+        }
+    ]
+
+
+def test_strategic_merge_replaces_atomic_lists() -> None:
+    schema = openapi.kind_schema("pods")
+    live = {"spec": {"containers": [{"name": "a", "command": ["x", "y"]}]}}
+    patch = {"spec": {"containers": [{"name": "a", "command": ["z"]}]}}
+    assert strategic_merge(live, patch, schema)["spec"]["containers"][0]["command"] == ["z"]
+
+
+def test_server_side_apply_removes_what_the_manager_stopped_applying() -> None:
+    schema = openapi.kind_schema("deployments")
+
+    def applied(env: list[dict[str, str]]) -> dict[str, Any]:
+        return {
+            "metadata": {"name": "d", "labels": {"a": "1"}},
+            "spec": {"template": {"spec": {"containers": [{"name": "c", "env": env}]}}},
+        }
+
+    live: dict[str, Any] = {"metadata": {"name": "d", "labels": {"other": "kept"}}}
+    live = server_side_apply(
+        live, applied([{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]), "me", schema
+    )
+    live = server_side_apply(live, applied([{"name": "A", "value": "1"}]), "me", schema)
+    env = live["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert env == [{"name": "A", "value": "1"}]
+    assert live["metadata"]["labels"] == {"other": "kept", "a": "1"}
+    fields = managed_fields(applied([]), schema)
+    assert 'k:{"name":"c"}' in fields["f:spec"]["f:template"]["f:spec"]["f:containers"]
