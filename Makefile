@@ -55,6 +55,15 @@ serve: $(BIN)/.installed ## train into ./.models if empty, then serve on 127.0.0
 bench: $(BIN)/.installed ## measure speed and memory; each benchmark prints a table
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
+demo: $(BIN)/.installed kubectl-check ## the whole stack on the sandbox (a simulated cluster), in the TUI
+	BIN=$(BIN) OVERLAY=$(OVERLAY) scripts/demo.sh
+
+tui: $(BIN)/.installed ## open the TUI on the cluster of your current kubeconfig context
+	$(BIN)/iris-tui --namespace $(NAMESPACE) --overlay $(OVERLAY)
+
+screenshot: $(BIN)/.installed kubectl-check ## regenerate docs/tui.svg from the demo stack
+	$(BIN)/python scripts/screenshot.py
+
 image: ## build the container image iris-ml:$(TAG)
 	docker build -t $(IMAGE):$(TAG) .
 
