@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -33,7 +34,8 @@ from service.data import FEATURE_NAMES
 _JSON_TYPE = b"application/json"
 # Every byte a JSON document of numbers, arrays and objects can contain besides its strings.
 _NUMERIC_JSON_BYTES = b"0123456789.-+eE[]{},: \t\r\n"
-_BATCH_KEY = b'"instances"'
+# What is left of a batch body once those are removed: its one key, less its letter e.
+_BATCH_KEY_LEFT = b'"instances"'.translate(None, _NUMERIC_JSON_BYTES)
 
 # A handler gets the body and its parsed JSON and returns the response body, or None when the
 # request is not certainly valid (FastAPI then answers it).
@@ -69,17 +71,20 @@ def valid_rows(body: bytes, payload: Any, max_rows: int, n_features: int) -> np.
     instances = payload.get("instances")
     if type(instances) is not list or not 1 <= len(instances) <= max_rows:
         return None
-    if body.translate(None, _NUMERIC_JSON_BYTES) != _BATCH_KEY:
+    if body.translate(None, _NUMERIC_JSON_BYTES) != _BATCH_KEY_LEFT:
         return None
     try:
-        rows = np.array(instances, dtype=np.float64)
-    except ValueError:  # ragged rows
+        if set(map(len, instances)) != {n_features}:
+            return None
+        # fromiter skips the nested-list shape inference np.array does (a third faster).
+        values = np.fromiter(
+            chain.from_iterable(instances), dtype=np.float64, count=len(instances) * n_features
+        )
+    except (TypeError, ValueError):  # a row that is a number, or a value that is a list
         return None
-    if rows.ndim != 2 or rows.shape[1] != n_features:
+    if not (values.min() >= 0 and values.max() <= MAX_MEASUREMENT_CM):  # NaN fails both
         return None
-    if not ((rows >= 0) & (rows <= MAX_MEASUREMENT_CM)).all():  # NaN fails both
-        return None
-    return rows
+    return values.reshape(-1, n_features)
 
 
 class FastPathMiddleware:
