@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -18,6 +19,12 @@ from sandbox.server import create_app
 from sandbox.store import Store
 
 DEFAULT_NAMESPACE = "ml-course"
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 CONTEXT = "sandbox"
 
 
@@ -108,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     (state / "ready").unlink(missing_ok=True)
     kubeconfig.write_text(kubeconfig_text(url))
 
+    # uvicorn re-raises the SIGTERM it caught once it has shut down; with the default handler
+    # that would kill this process before the `finally` below stops the pods' processes.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     store = Store(state)
     bootstrap(store)
     controllers = start_controllers(
