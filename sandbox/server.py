@@ -23,7 +23,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from sandbox import discovery, openapi, tables
-from sandbox.api import logs, proxy
+from sandbox.api import logs, protobuf, proxy
 from sandbox.api.objects import ObjectApi, WriteOptions, decode_body
 from sandbox.api.watch import WatchRequest, watch_events
 from sandbox.patch import PATCH_TYPES
@@ -144,19 +144,15 @@ class ApiServer:
         if target.subresource == "proxy":
             return await self._proxy(request, target)
         content_type = request.headers.get("content-type", "").split(";")[0].strip()
+        body = await request.body()
         if content_type == PROTOBUF:
-            raise ApiError(
-                415,
-                "UnsupportedMediaType",
-                "the sandbox speaks JSON only and cannot decode this protobuf request "
-                "(kubectl create job --from sends one); create the object from a manifest "
-                "instead, e.g. kubectl create -f job.yaml",
-            )
+            # kubectl's typed clients (kubectl create ...) send protobuf; the rest is JSON.
+            body = json.dumps(await run_in_threadpool(protobuf.decode, body)).encode()
+            content_type = "application/json"
         if request.method == "GET" and target.subresource == "log":
             return await self._logs(request, target)
         if request.method == "GET" and target.name is None and _flag(request, "watch"):
             return self._watch(request, target)
-        body = await request.body()
         return await run_in_threadpool(self._sync, request, target, content_type, body)
 
     def _fixed(self, path: str) -> Response | None:

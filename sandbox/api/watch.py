@@ -19,7 +19,7 @@ from sandbox.store import ApiError, Store
 Obj = dict[str, Any]
 Render = Callable[[str, Obj], Obj]
 
-BOOKMARK_INTERVAL = 5.0
+BOOKMARK_INTERVAL = 2.0
 
 
 @dataclass

@@ -144,10 +144,19 @@ def test_scale_rollout_restart_status_and_describe(app: SandboxProcess) -> None:
     assert "Replicas:" in described and "ScalingReplicaSet" in described
 
 
-def test_create_job_from_cronjob_says_the_sandbox_speaks_json_only(app: SandboxProcess) -> None:
-    result = app.kubectl("create", "job", "--from=cronjob/ticker", "manual", "-n", NS, check=False)
-    assert result.returncode != 0
-    assert "the sandbox speaks JSON only" in result.stderr
+def test_kubectl_create_sends_protobuf_and_works(app: SandboxProcess) -> None:
+    app.kubectl("create", "job", "--from=cronjob/ticker", "manual", "-n", NS)
+    job = json.loads(app.kubectl("get", "job", "manual", "-n", NS, "-o", "json").stdout)
+    assert job["metadata"]["annotations"]["cronjob.kubernetes.io/instantiate"] == "manual"
+    assert job["metadata"]["ownerReferences"][0]["name"] == "ticker"
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["python", "-c", "print('tick')"]
+    app.kubectl("create", "secret", "generic", "key", "-n", NS, "--from-literal=API_KEY=s3cret")
+    encoded = app.kubectl("get", "secret", "key", "-n", NS, "-o", "jsonpath={.data.API_KEY}")
+    assert encoded.stdout == "czNjcmV0"
+    app.kubectl("create", "deployment", "zero", "-n", NS, "--image=x", "--replicas=0")
+    replicas = app.kubectl("get", "deploy", "zero", "-n", NS, "-o", "jsonpath={.spec.replicas}")
+    assert replicas.stdout == "0"
 
 
 def test_server_side_apply_of_the_overlay_repeats_and_forces(
@@ -194,6 +203,7 @@ def test_restart_keeps_objects_and_old_watches_expire(sandbox: SandboxProcess) -
     api = config.new_client_from_config(config_file=str(sandbox.kubeconfig))
     core = client.CoreV1Api(api)
     old_version = core.list_namespaced_config_map("keep").metadata.resource_version
+    sandbox.kubectl("create", "configmap", "between", "-n", "keep")
     sandbox.restart()
     assert "kept" in sandbox.kubectl("get", "configmaps", "-n", "keep").stdout
     sandbox.kubectl("create", "configmap", "newer", "-n", "keep")
@@ -204,5 +214,5 @@ def test_restart_keeps_objects_and_old_watches_expire(sandbox: SandboxProcess) -
             pass
     assert expired.value.status == 410
     relisted = core.list_namespaced_config_map("keep")
-    assert sorted(c.metadata.name for c in relisted.items) == ["kept", "newer"]
+    assert sorted(c.metadata.name for c in relisted.items) == ["between", "kept", "newer"]
     api.close()
