@@ -32,19 +32,26 @@ class DrainingServer(uvicorn.Server):
         self.delay = delay
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if self.holder.draining or self.delay <= 0:
-            # A second signal (or no delay) shuts down at once.
-            self.holder.draining = True
+        if self.holder.draining:
+            # A second signal: uvicorn's own handling (a second Ctrl-C forces the exit).
             super().handle_exit(sig, frame)
             return
         self.holder.draining = True
         log.info(
-            "shutting down: unready now, draining in progress",
+            "shutting down: unready now, stopping after the delay",
             extra={"signal": signal.Signals(sig).name, "delay_seconds": self.delay},
         )
-        timer = threading.Timer(self.delay, super().handle_exit, (sig, frame))
+        if self.delay <= 0:
+            self._begin_shutdown()
+            return
+        timer = threading.Timer(self.delay, self._begin_shutdown)
         timer.daemon = True
         timer.start()
+
+    def _begin_shutdown(self) -> None:
+        # uvicorn's documented way to stop a running server; unlike its signal path, it
+        # does not re-raise SIGTERM afterwards, so a drained server exits with status 0.
+        self.should_exit = True
 
 
 def main(argv: list[str] | None = None) -> int:
