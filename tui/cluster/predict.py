@@ -187,8 +187,7 @@ class PredictClient:
             began = time.perf_counter()
             data = self._post("/predict/batch", {"instances": chunk})
             latency = (time.perf_counter() - began) * 1000 / max(len(chunk), 1)
-            version = str(data.get("model_version", ""))
-            predictions += [_prediction(p, version, latency) for p in data.get("predictions", [])]
+            predictions += _batch_predictions(data, latency)
         return predictions
 
     def predict_csv(self, path: Path) -> list[Prediction]:
@@ -296,6 +295,26 @@ def _prediction(data: Mapping[str, Any], version: str, latency_ms: float) -> Pre
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise PredictError(f"the API answered with an unexpected prediction: {data}") from exc
+
+
+def _batch_predictions(data: Mapping[str, Any], latency_ms: float) -> list[Prediction]:
+    """Rows of the column-wise /predict/batch answer."""
+    try:
+        classes = [str(name) for name in data["class_names"]]
+        return [
+            Prediction(
+                species_index=int(index),
+                species_name=str(name),
+                probabilities=dict(zip(classes, map(float, row), strict=True)),
+                model_version=str(data["model_version"]),
+                latency_ms=latency_ms,
+            )
+            for index, name, row in zip(
+                data["predictions"], data["species_names"], data["probabilities"], strict=True
+            )
+        ]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PredictError("the API answered /predict/batch with an unexpected body") from exc
 
 
 def _detail(response: httpx.Response) -> str:

@@ -1,0 +1,125 @@
+"""Deploying overlays/minikube with the cluster layer, retraining, and predicting through the
+API server's service proxy — all against the sandbox."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+
+from sandbox.testing import SandboxProcess
+from tui.cluster import actions, kustomize
+from tui.cluster.connection import Connection, call_json, connect
+from tui.cluster.predict import PredictClient, PredictError
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
+MINIKUBE = REPO / "overlays" / "minikube"
+SETOSA = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+VIRGINICA = {"sepal_length": 6.7, "sepal_width": 3.0, "petal_length": 5.2, "petal_width": 2.3}
+
+
+def image_overlay(folder: Path, tag: str) -> Path:
+    """An overlay that is overlays/minikube with another image tag."""
+    folder.mkdir()
+    (folder / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\n"
+        "kind: Kustomization\n"
+        f"resources: [{os.path.relpath(MINIKUBE, folder)}]\n"
+        f"images: [{{name: iris-ml, newTag: {tag}}}]\n"
+    )
+    return folder
+
+
+def test_diff_apply_reapply_after_image_change_and_delete(
+    sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    conn = connect(None, "ml-course", str(sandbox.kubeconfig))
+    call_json(
+        client.CoreV1Api(conn.api_client).create_namespace, {"metadata": {"name": "ml-course"}}
+    )
+
+    before = kustomize.diff(conn, MINIKUBE)
+    output = before.run()
+    assert before.returncode == 1, output
+    assert any(line.startswith("+") and "iris-api" in line for line in output)
+
+    applied = kustomize.apply(conn, MINIKUBE)
+    output = applied.run()
+    assert applied.returncode == 0, output
+    assert output[0].endswith("delete job iris-train-job --ignore-not-found")
+    assert "deployment.apps/iris-api serverside-applied" in output
+    assert "job.batch/iris-train-job serverside-applied" in output
+
+    after = kustomize.diff(conn, MINIKUBE)
+    output = after.run()
+    assert after.returncode == 0, output
+    assert kustomize.diff_summary(after.returncode).startswith("no differences")
+
+    # The training Job's template is immutable: without deleting it first this apply fails.
+    changed = kustomize.apply(conn, image_overlay(tmp_path / "newer", "0.2.0-dev"))
+    output = changed.run()
+    assert changed.returncode == 0, output
+    job = call_json(
+        client.BatchV1Api(conn.api_client).read_namespaced_job, "iris-train-job", "ml-course"
+    )
+    assert job["spec"]["template"]["spec"]["containers"][0]["image"] == "iris-ml:0.2.0-dev"
+
+    removed = kustomize.delete(conn, MINIKUBE)
+    output = removed.run()
+    assert removed.returncode == 0, output
+    deployments = sandbox.kubectl(
+        "get", "deployments", "-n", "ml-course", "-o", "name", check=False
+    )
+    assert "iris-api" not in deployments.stdout
+
+
+@pytest.fixture(scope="module")
+def stack_conn(minikube_stack: SandboxProcess) -> Connection:
+    return connect(None, "ml-course", str(minikube_stack.kubeconfig))
+
+
+def test_predict_through_the_service_proxy(stack_conn: Connection) -> None:
+    api = PredictClient.for_cluster(stack_conn)
+    try:
+        assert "proxy" in api.route
+        result = api.predict(SETOSA)
+        assert result.species_name == "setosa" and result.species_index == 0
+        assert result.probabilities["setosa"] > 0.5
+        info = api.model_info()
+        assert info is not None and result.model_version == info["version"]
+        batch = api.predict_rows([list(SETOSA.values()), list(VIRGINICA.values())])
+        assert [p.species_name for p in batch] == ["setosa", "virginica"]
+        with pytest.raises(PredictError, match=r"invalid input: .*sepal_length"):
+            api.predict({**SETOSA, "sepal_length": 1000.0})
+        assert (
+            "create --raw /api/v1/namespaces/ml-course/services/iris-api-svc:http/proxy/predict"
+            in (api.command("/predict", SETOSA))
+        )
+    finally:
+        api.close()
+
+
+def test_api_url_route_is_used_as_given(stack_conn: Connection) -> None:
+    api = PredictClient.for_cluster(stack_conn, api_url="http://127.0.0.1:1")
+    with pytest.raises(PredictError, match="cannot reach the API at --api-url"):
+        api.predict(SETOSA)
+
+
+def test_retrain_loads_a_new_model_version(sandbox: SandboxProcess) -> None:
+    conn = connect(None, "ml-course", str(sandbox.kubeconfig))
+    sandbox.kubectl("apply", "--server-side", "-k", str(MINIKUBE))
+    assert actions.wait_for_job(conn, "iris-train-job", timeout=120) == "Complete"
+    sandbox.kubectl("rollout", "status", "deployment/iris-api", "--timeout=120s", timeout=130)
+    api = PredictClient.for_cluster(conn)
+    try:
+        first = api.predict(SETOSA).model_version
+        result = actions.retrain(conn)
+        assert actions.wait_for_job(conn, str(result.name), timeout=120) == "Complete"
+        newer = api.wait_for_new_version(first, timeout=60)
+        assert newer != first
+        assert api.predict(SETOSA).model_version == newer
+    finally:
+        api.close()
