@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
 
     app = create_app(store, state, on_started=started)
     config = uvicorn.Config(
-        app, log_level="warning", access_log=False, timeout_graceful_shutdown=2, http="h11"
+        app, log_level="error", access_log=False, timeout_graceful_shutdown=2, http="h11"
     )
     try:
         uvicorn.Server(config).run(sockets=[listener])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ Obj = dict[str, Any]
 
 DEFAULT_WATCH_TIMEOUT = 1800.0
 PROTOBUF = "application/vnd.kubernetes.protobuf"
+_STREAMING = re.compile(r"/pods/[^/]+/(exec|attach|portforward)$")
 
 
 @dataclass
@@ -140,6 +142,15 @@ class ApiServer:
             return fixed
         target = parse_path(path)
         if target is None:
+            if _STREAMING.search(path):
+                raise ApiError(
+                    400,
+                    "BadRequest",
+                    "the sandbox runs pods as local processes and cannot exec, attach or "
+                    "port-forward; reach a pod's port through the service proxy "
+                    "(kubectl get --raw /api/v1/namespaces/NS/services/NAME:PORT/proxy/PATH) "
+                    "or the local port in the pod's sandbox.iris.dev/ports annotation",
+                )
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         if target.subresource == "proxy":
             return await self._proxy(request, target)
