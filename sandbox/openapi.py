@@ -101,6 +101,10 @@ def _to_v3(node: Any) -> Any:
     if "oneOf" in node and {"string", "number"} <= _types(node["oneOf"]):
         return {"type": "string"}
     converted: dict[str, Any] = {}
+    if "$ref" in node and len(node) > 1:
+        # OpenAPI 3.0 ignores siblings of $ref; Kubernetes wraps it in allOf to keep them.
+        rest = {key: value for key, value in node.items() if key != "$ref"}
+        return {"allOf": [_to_v3({"$ref": node["$ref"]})], **_to_v3(rest)}
     for key, value in node.items():
         if key == "$ref" and isinstance(value, str):
             converted[key] = _V3_PREFIX + value.removeprefix(_REF_PREFIX)

@@ -210,9 +210,10 @@ def _services(obj: Obj, old: Obj | None, store: Store) -> None:
             spec["clusterIP"] = old_spec["clusterIP"]
         if not spec.get("clusterIP"):
             used = _used_cluster_ips(store)
-            hosts = list(_SERVICE_RANGE.hosts())
             while True:
-                candidate = str(random.choice(hosts[10:]))
+                # The first addresses are kept for system services, as on a real cluster.
+                offset = random.randrange(10, _SERVICE_RANGE.num_addresses - 1)
+                candidate = str(_SERVICE_RANGE.network_address + offset)
                 if candidate not in used:
                     break
             spec["clusterIP"] = candidate
