@@ -16,13 +16,10 @@ published, 2 a bad setting.
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import sys
 import time
-import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +27,16 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 from threadpoolctl import threadpool_limits
 
-from service.atomic_files import TEMP_PREFIX, AtomicFile, write_text_atomic
+from service.atomic_files import AtomicFile
+from service.batch_files import (
+    PREDICTIONS_SUFFIX,
+    REJECTS_SUFFIX,
+    FileResult,
+    Ledger,
+    list_inputs,
+    owns,
+    remove_leftovers,
+)
 from service.csv_chunks import Chunk, InputError, read_chunks
 from service.data import FEATURE_NAMES
 from service.logs import configure_logging
@@ -40,81 +46,10 @@ from service.settings import BatchSettings, load_settings
 
 log = logging.getLogger("iris.batch")
 
-LEDGER_DIR = ".ledger"
-PREDICTIONS_SUFFIX = ".predictions.csv"
-REJECTS_SUFFIX = ".rejects.csv"
 # Plausible Iris measurements (cm) for the synthetic demo rows.
 DEMO_LOW = (4.3, 2.0, 1.0, 0.1)
 DEMO_HIGH = (7.9, 4.4, 6.9, 2.5)
 DEMO_SEED = 42
-
-
-@dataclass(frozen=True)
-class FileResult:
-    rows: int
-    rejected: int
-    seconds: float
-    output: Path
-
-
-def owns(name: str, index: int, count: int) -> bool:
-    """Whether pod `index` of `count` scores the file `name` (a stable, disjoint share)."""
-    return zlib.crc32(name.encode("utf-8")) % count == index
-
-
-def remove_leftovers(output_dir: Path, index: int, count: int) -> None:
-    """Delete the temporary files a crashed run left behind for this pod's share of inputs."""
-    # Only this share: the other pods of an Indexed Job may be writing theirs right now.
-    for folder in (output_dir, output_dir / LEDGER_DIR):
-        for entry in folder.glob(TEMP_PREFIX + "*"):
-            target = entry.name.removeprefix(TEMP_PREFIX).rsplit(".", 1)[0]
-            for suffix in (PREDICTIONS_SUFFIX, REJECTS_SUFFIX, ".json"):
-                target = target.removesuffix(suffix)
-            if owns(target, index, count):
-                entry.unlink(missing_ok=True)
-
-
-def list_inputs(input_dir: Path) -> list[Path]:
-    """The CSV files waiting in `input_dir` (hidden files are uploads in progress)."""
-    return sorted(
-        entry
-        for entry in input_dir.iterdir()
-        if entry.is_file() and entry.suffix.lower() == ".csv" and not entry.name.startswith(".")
-    )
-
-
-class Ledger:
-    """Which inputs are scored: one small JSON file per input, written atomically last."""
-
-    def __init__(self, output_dir: Path) -> None:
-        self.folder = output_dir / LEDGER_DIR
-
-    def _entry(self, source: Path) -> Path:
-        return self.folder / f"{source.name}.json"
-
-    @staticmethod
-    def _identity(source: Path) -> dict[str, int]:
-        stat = source.stat()
-        return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-
-    def is_done(self, source: Path) -> bool:
-        try:
-            recorded = json.loads(self._entry(source).read_text(encoding="utf-8"))
-            identity = self._identity(source)
-        except (OSError, ValueError):
-            return False
-        return all(recorded.get(key) == value for key, value in identity.items())
-
-    def record(self, source: Path, result: FileResult, version: str) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        entry = {
-            **self._identity(source),
-            "rows": result.rows,
-            "rejected": result.rejected,
-            "output": result.output.name,
-            "model_version": version,
-        }
-        write_text_atomic(self._entry(source), json.dumps(entry) + "\n")
 
 
 class Scorer:
@@ -228,6 +163,10 @@ def score_demo(scorer: Scorer, rows: int) -> None:
 
 def run(settings: BatchSettings) -> int:
     """One batch run; returns the exit status."""
+    index, count = settings.job_completion_index, settings.job_completion_count
+    if index >= count:
+        log.error(f"JOB_COMPLETION_INDEX {index} is not below JOB_COMPLETION_COUNT {count}")
+        return 2
     try:
         model = ModelStore(settings.model_dir).load()
         scorer = Scorer(model)
@@ -237,33 +176,21 @@ def run(settings: BatchSettings) -> int:
     except ModelStoreError as exc:
         log.error(str(exc))
         return 1
-    if settings.job_completion_index >= settings.job_completion_count:
-        log.error(
-            f"JOB_COMPLETION_INDEX {settings.job_completion_index} is not below "
-            f"JOB_COMPLETION_COUNT {settings.job_completion_count}"
-        )
-        return 2
     try:
         settings.output_dir.mkdir(parents=True, exist_ok=True)
+        if settings.input_dir.is_dir():
+            inputs = list_inputs(settings.input_dir)
+        else:
+            log.info(f"input folder {settings.input_dir} does not exist; nothing to score")
+            inputs = []
     except OSError as exc:
-        log.error(f"cannot create OUTPUT_DIR {settings.output_dir}: {exc.strerror or exc}")
+        log.error(f"cannot use {exc.filename}: {exc.strerror or exc}")
         return 1
-    if settings.input_dir.is_dir():
-        inputs = list_inputs(settings.input_dir)
-    else:
-        log.info(f"input folder {settings.input_dir} does not exist; nothing to score")
-        inputs = []
     if not inputs and settings.demo_rows:
         score_demo(scorer, settings.demo_rows)
         return 0
-    mine = [
-        path
-        for path in inputs
-        if owns(path.name, settings.job_completion_index, settings.job_completion_count)
-    ]
-    remove_leftovers(
-        settings.output_dir, settings.job_completion_index, settings.job_completion_count
-    )
+    mine = [path for path in inputs if owns(path.name, index, count)]
+    remove_leftovers(settings.output_dir, index, count)
     ledger = Ledger(settings.output_dir)
     pending = [path for path in mine if not ledger.is_done(path)]
     log.info(
@@ -272,37 +199,40 @@ def run(settings: BatchSettings) -> int:
             "inputs": len(inputs),
             "share": len(mine),
             "new": len(pending),
-            "job_index": settings.job_completion_index,
-            "job_count": settings.job_completion_count,
+            "job_index": index,
+            "job_count": count,
         },
     )
-    failed = scored = 0
-    for source in pending:
-        try:
-            # Arrow's reader and the writer thread keep the cores busy; BLAS threads spinning
-            # on a 4-column product would contend with them (measured: 3x slower overall).
-            with threadpool_limits(limits=1, user_api="blas"):
-                result = score_file(source, settings.output_dir, scorer, settings.chunk_rows)
-            ledger.record(source, result, model.version)
-        except (InputError, OSError, pa.ArrowException) as exc:
-            failed += 1
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            log.error(f"cannot score {source}: {reason}", extra={"input": str(source)})
-            continue
-        scored += 1
-        log.info(
-            "scored file",
-            extra={
-                "input": str(source),
-                "rows": result.rows,
-                "rejected": result.rejected,
-                "seconds": round(result.seconds, 3),
-                "output": str(result.output),
-                "model_version": model.version,
-            },
-        )
-    log.info("batch run finished", extra={"scored": scored, "failed": failed})
+    failed = sum(not score_and_record(source, settings, scorer, ledger) for source in pending)
+    log.info("batch run finished", extra={"scored": len(pending) - failed, "failed": failed})
     return 1 if failed else 0
+
+
+def score_and_record(source: Path, settings: BatchSettings, scorer: Scorer, ledger: Ledger) -> bool:
+    """Score one input and record it in the ledger; False (and a log line) if it failed."""
+    try:
+        # Arrow's reader and the writer thread keep the cores busy; BLAS threads spinning on
+        # a 4-column product would contend with them (measured: 3x slower overall).
+        identity = ledger.identity(source)
+        with threadpool_limits(limits=1, user_api="blas"):
+            result = score_file(source, settings.output_dir, scorer, settings.chunk_rows)
+        ledger.record(source, identity, result, scorer.model.version)
+    except (InputError, OSError, pa.ArrowException) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        log.error(f"cannot score {source}: {reason}", extra={"input": str(source)})
+        return False
+    log.info(
+        "scored file",
+        extra={
+            "input": str(source),
+            "rows": result.rows,
+            "rejected": result.rejected,
+            "seconds": round(result.seconds, 3),
+            "output": str(result.output),
+            "model_version": scorer.model.version,
+        },
+    )
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:

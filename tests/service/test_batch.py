@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.batch import main, owns
+from service.batch import main
+from service.batch_files import owns
 from service.csv_chunks import read_chunks
 from service.data import FEATURE_NAMES
 from service.model_store import LoadedModel, ModelStore
@@ -187,6 +188,23 @@ def test_an_unreadable_file_fails_the_run_but_not_the_others(
         "sepal_width, petal_length, petal_width"
     ]
     assert not list(dirs[1].glob(".tmp-*"))
+
+
+def test_outputs_in_the_input_folder_are_not_inputs(model_dir: Path, tmp_path: Path) -> None:
+    write_features_csv(tmp_path / "a.csv", random_features(4))
+    assert run_batch(model_dir, (tmp_path, tmp_path)) == 0
+    assert run_batch(model_dir, (tmp_path, tmp_path)) == 0
+    assert sorted(p.name for p in tmp_path.glob("*.csv")) == ["a.csv", "a.csv.predictions.csv"]
+
+
+def test_an_unusable_output_dir_is_one_clear_line(
+    model_dir: Path, dirs: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = dirs[1].parent / "a-file"
+    blocker.write_text("")
+    assert run_batch(model_dir, (dirs[0], blocker / "out")) == 1
+    (entry,) = log_entries(capsys)
+    assert entry["message"] == f"cannot use {blocker / 'out'}: Not a directory"
 
 
 def test_no_model_is_one_clear_line(
