@@ -211,7 +211,11 @@ class PredictClient:
         interval: float = 1.0,
         stop: threading.Event | None = None,
     ) -> str:
-        """Wait until the API serves a model version other than ``old_version``; return it."""
+        """Wait until the API serves a model version other than ``old_version``; return it.
+
+        Through a Service this is the first replica that has loaded it; the others follow
+        within the API's reload interval.
+        """
         stop = stop or threading.Event()
         deadline = time.monotonic() + timeout
         last_error = ""
