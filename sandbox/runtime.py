@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+import psutil
+
 from sandbox import paths, podspec, probes
 from sandbox.clock import Clock, format_time, format_time_nano
 from sandbox.events import EventRecorder
@@ -39,20 +41,62 @@ MAX_PRESTOP_SECONDS = 2.0
 BACKOFF_START, BACKOFF_MAX = 10.0, 300.0  # kubelet restart back-off, in sandbox seconds
 TICK = 0.1
 
-_live_groups: set[int] = set()
-_groups_lock = threading.Lock()
+
+class ProcessGroups:
+    """The pod process groups alive, also on disk: a sandbox that was killed outright (and so
+    could not stop its pods) ends the leftovers of its previous run when it starts again."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self._file = state_dir / "pods" / "process-groups.json"
+        self._lock = threading.Lock()
+        self._groups: dict[int, float] = {}  # group id -> its leader's start time
+        self._kill(self._read())
+        _registries.append(self)
+
+    def add(self, pid: int) -> None:
+        with self._lock, contextlib.suppress(psutil.Error):
+            self._groups[pid] = psutil.Process(pid).create_time()
+            self._save()
+
+    def discard(self, pid: int) -> None:
+        with self._lock:
+            if self._groups.pop(pid, None) is not None:
+                self._save()
+
+    def kill_all(self) -> None:
+        with self._lock:
+            groups, self._groups = dict(self._groups), {}
+            self._save()
+        self._kill(groups)
+
+    def _read(self) -> dict[int, float]:
+        try:
+            return {int(k): float(v) for k, v in json.loads(self._file.read_text()).items()}
+        except (OSError, ValueError):
+            return {}
+
+    def _save(self) -> None:
+        self._file.parent.mkdir(parents=True, exist_ok=True)
+        self._file.write_text(json.dumps(self._groups))
+
+    @staticmethod
+    def _kill(groups: dict[int, float]) -> None:
+        for group, started in groups.items():
+            with contextlib.suppress(psutil.Error):
+                if psutil.Process(group).create_time() != started:
+                    continue  # the id now belongs to somebody else's process
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, signal.SIGKILL)
 
 
+_registries: list[ProcessGroups] = []
+
+
+@atexit.register
 def _kill_all_groups() -> None:
     """Safety net at interpreter exit: no pod process outlives the sandbox."""
-    with _groups_lock:
-        groups = list(_live_groups)
-    for group in groups:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(group, signal.SIGKILL)
-
-
-atexit.register(_kill_all_groups)
+    for registry in _registries:
+        registry.kill_all()
 
 
 def free_port() -> int:
@@ -156,8 +200,7 @@ class ContainerRun:
             worker.event("Failed", f"Error: {message}", type="Warning", container=self.name)
             self._finished(128, "StartError", now, message=message, started_at=format_time())
             return
-        with _groups_lock:
-            _live_groups.add(process.pid)
+        worker.kubelet.groups.add(process.pid)
         self.process, self._env, self._log_file = process, env, sink
         self.container_id = f"sandbox://{process.pid}"
         lock = threading.Lock()
@@ -242,8 +285,7 @@ class ContainerRun:
         if self.container_id:
             terminated["containerID"] = self.container_id
         if self.process is not None:
-            with _groups_lock:
-                _live_groups.discard(self.process.pid)
+            self.worker.kubelet.groups.discard(self.process.pid)
         self.process = None
         self.ready = False
         self.started = False
@@ -297,6 +339,7 @@ class ContainerRun:
             process.wait(timeout=grace)
         _signal_group(process.pid, signal.SIGKILL)
         process.wait()
+        self.worker.kubelet.groups.discard(process.pid)
 
     def _close_logs(self) -> None:
         for thread in self._log_threads:
@@ -330,9 +373,6 @@ class ContainerRun:
 def _signal_group(group: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(group, sig)
-    if sig == signal.SIGKILL:
-        with _groups_lock:
-            _live_groups.discard(group)
 
 
 class PodWorker:
@@ -648,6 +688,7 @@ class Kubelet:
         self.state_dir = state_dir
         self.clock = clock
         self.events = events
+        self.groups = ProcessGroups(state_dir)
         self._workers: dict[tuple[str, str], PodWorker] = {}
         self._lock = threading.Lock()
 
@@ -676,4 +717,4 @@ class Kubelet:
             worker.stop()
         for worker in workers:
             worker.thread.join(timeout=MAX_GRACE_SECONDS + MAX_PRESTOP_SECONDS + 5)
-        _kill_all_groups()
+        self.groups.kill_all()

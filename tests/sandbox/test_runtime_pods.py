@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from sandbox import paths
-from sandbox.runtime import PORTS_ANNOTATION
+from sandbox.runtime import PORTS_ANNOTATION, ProcessGroups
 from tests.sandbox.inprocess import (
     NAMESPACE,
     Cluster,
@@ -279,3 +279,14 @@ def test_stop_leaves_nothing_running(tmp_path: Path) -> None:
         process = psutil.Process(pid)
     assert not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
     assert subprocess.run(["kill", "-0", str(pid)], capture_output=True).returncode != 0
+
+
+def test_leftovers_of_a_killed_sandbox_are_ended_at_the_next_start(tmp_path: Path) -> None:
+    orphan = subprocess.Popen(["sleep", "600"], start_new_session=True)
+    try:
+        ProcessGroups(tmp_path).add(orphan.pid)  # a run that died without stopping its pods
+        ProcessGroups(tmp_path)
+        assert orphan.wait(timeout=5) == -signal.SIGKILL
+    finally:
+        orphan.kill()
+        orphan.wait()
