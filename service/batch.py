@@ -16,10 +16,11 @@ published, 2 a bad setting.
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import sys
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import numpy as np
@@ -53,16 +54,29 @@ DEMO_SEED = 42
 
 
 class Scorer:
-    """Turns chunks of features into Arrow record batches of predictions."""
+    """Turns chunks of features into record batches of predictions, and knows their CSV form."""
 
     def __init__(self, model: LoadedModel) -> None:
         self.model = model
         self._predictor = make_predictor(model)
         self._class_names = pa.array(model.class_names, pa.string())
         self._version = pa.array([model.version], pa.string())
-        proba_columns = [f"proba_{name}" for name in model.class_names]
-        self.columns = [*FEATURE_NAMES, "class_index", "class_name", *proba_columns]
-        self.columns.append("model_version")
+        classes = list(model.class_names)
+        self.schema = pa.schema(
+            [(name, pa.string()) for name in FEATURE_NAMES]
+            + [("class_index", pa.int64()), ("class_name", pa.string())]
+            + [(f"proba_{name}", pa.float64()) for name in classes]
+            + [("model_version", pa.dictionary(pa.int32(), pa.string()))]
+        )
+        # The features are validated numbers; only a class name from a training CSV could
+        # hold a comma or quote. Unquoted output is plainer and faster, so use it when safe.
+        plain = not any(set(text) & set(',"\r\n') for text in [*classes, model.version])
+        self.write_options = pcsv.WriteOptions(
+            include_header=False, quoting_style="none" if plain else "needed"
+        )
+        header = io.StringIO()
+        csv.writer(header, lineterminator="\n").writerow(self.schema.names)
+        self.header = header.getvalue().encode("utf-8")
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
         return self._predictor.predict_proba(features)
@@ -70,7 +84,6 @@ class Scorer:
     def score(self, chunk: Chunk) -> pa.RecordBatch:
         proba = self.probabilities(chunk.features)
         best = proba.argmax(axis=1)
-        rows = len(best)
         # Six decimals keep the file small; formatting full doubles dominates the write time.
         rounded = np.round(proba, 6)
         arrays = [
@@ -78,9 +91,9 @@ class Scorer:
             pa.array(best, pa.int64()),
             self._class_names.take(pa.array(best)),
             *(pa.array(rounded[:, i]) for i in range(rounded.shape[1])),
-            pa.DictionaryArray.from_arrays(pa.array(np.zeros(rows, np.int32)), self._version),
+            pa.DictionaryArray.from_arrays(pa.array(np.zeros(len(best), np.int32)), self._version),
         ]
-        return pa.RecordBatch.from_arrays(arrays, names=self.columns)
+        return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
 
 
 def score_file(source: Path, output_dir: Path, scorer: Scorer, chunk_rows: int) -> FileResult:
@@ -94,17 +107,12 @@ def score_file(source: Path, output_dir: Path, scorer: Scorer, chunk_rows: int) 
         AtomicFile(rejects_path) as rejects,
         ThreadPoolExecutor(1, thread_name_prefix="csv-writer") as writer_thread,
         rejects.temp_path.open("w", newline="", encoding="utf-8") as rejects_file,
+        pa.OSFile(str(predictions.temp_path), "wb") as sink,
     ):
         rejects_csv = csv.writer(rejects_file)
         rejects_csv.writerow(["line", "reason", "row"])
-        sink = pa.OSFile(str(predictions.temp_path), "wb")
-        # Arrow quotes header names; written by hand, the header is as plain as the rows.
-        sink.write((",".join(scorer.columns) + "\n").encode("utf-8"))
-        writer = pcsv.CSVWriter(
-            sink,
-            pa.schema(_schema_types(scorer)),
-            write_options=pcsv.WriteOptions(include_header=False, quoting_style="none"),
-        )
+        sink.write(scorer.header)
+        writer = pcsv.CSVWriter(sink, scorer.schema, write_options=scorer.write_options)
         # Writing (formatting floats) overlaps reading and scoring the next chunk.
         pending: Future[None] | None = None
         try:
@@ -122,8 +130,10 @@ def score_file(source: Path, output_dir: Path, scorer: Scorer, chunk_rows: int) 
             if pending is not None:
                 pending.result()
         finally:
+            if pending is not None:
+                wait([pending])  # never close the writer under a write in progress
             writer.close()
-            sink.close()
+        sink.close()
         rejects_file.flush()
         predictions.commit()
         if rejected:
@@ -132,14 +142,6 @@ def score_file(source: Path, output_dir: Path, scorer: Scorer, chunk_rows: int) 
             rejects.discard()
             rejects_path.unlink(missing_ok=True)
     return FileResult(rows, rejected, time.perf_counter() - started, output)
-
-
-def _schema_types(scorer: Scorer) -> list[tuple[str, pa.DataType]]:
-    types: list[pa.DataType] = [pa.string()] * len(FEATURE_NAMES)
-    types += [pa.int64(), pa.string()]
-    types += [pa.float64()] * len(scorer.model.class_names)
-    types.append(pa.dictionary(pa.int32(), pa.string()))
-    return list(zip(scorer.columns, types, strict=True))
 
 
 def score_demo(scorer: Scorer, rows: int) -> None:

@@ -15,6 +15,8 @@ from service.batch_files import owns
 from service.csv_chunks import read_chunks
 from service.data import FEATURE_NAMES
 from service.model_store import LoadedModel, ModelStore
+from service.settings import TrainSettings
+from service.train import train
 from tests.service.core_fixtures import (
     publish_model,
     random_features,
@@ -148,6 +150,25 @@ def test_extra_columns_and_their_order_do_not_matter(
     (row,) = read_rows(dirs[1] / "wide.csv.predictions.csv")
     assert [row[name] for name in FEATURE_NAMES] == ["5.1", "3.5", "1.4", "0.2"]
     assert row["class_name"] == "setosa"
+
+
+def test_class_names_that_need_quoting_are_quoted(tmp_path: Path, dirs: tuple[Path, Path]) -> None:
+    features = random_features(60, seed=5)
+    labels = ['Iris "setosa", wild' if row[2] < 4 else "other" for row in features]
+    lines = [",".join([*FEATURE_NAMES, "species"])]
+    for row, label in zip(features, labels, strict=True):
+        quoted = '"' + label.replace('"', '""') + '"'
+        lines.append(",".join([*(f"{v:g}" for v in row), quoted]))
+    (tmp_path / "train.csv").write_text("\n".join(lines) + "\n")
+    settings = TrainSettings(
+        model_dir=tmp_path / "m", train_data=tmp_path / "train.csv", min_accuracy=0.5
+    )
+    train(settings)
+    write_features_csv(dirs[0] / "x.csv", features[:10])
+    assert run_batch(tmp_path / "m", dirs) == 0
+    rows = read_rows(dirs[1] / "x.csv.predictions.csv")
+    assert {row["class_name"] for row in rows} <= {'Iris "setosa", wild', "other"}
+    assert 'proba_Iris "setosa", wild' in rows[0]
 
 
 def test_a_rerun_scores_nothing_twice_and_a_changed_file_again(
