@@ -178,3 +178,27 @@ def _finished(obj: Obj) -> bool:
         c["type"] in ("Complete", "Failed") and c["status"] == "True"
         for c in (obj.get("status") or {}).get("conditions") or []
     )
+
+
+def test_suspended_job_starts_nothing_until_resumed(tmp_path: Path) -> None:
+    with running_cluster(tmp_path) as cluster:
+        cluster.create("jobs", job("held", "print('finally')", suspend=True))
+        cluster.wait_for(lambda: condition(cluster, "jobs", "held", "Suspended"), "Suspended")
+        assert not cluster.pods(labels="job-name=held")
+        cluster.store.mutate(
+            "jobs", NAMESPACE, "held", lambda obj: obj["spec"].update(suspend=False)
+        )
+        cluster.wait_for(lambda: condition(cluster, "jobs", "held", "Complete"), "completion")
+        assert cluster.events("Resumed")
+
+
+def test_forbid_skips_runs_while_one_is_active(tmp_path: Path) -> None:
+    with running_cluster(tmp_path, clock_speed=240) as cluster:
+        slow = cronjob("busy", concurrencyPolicy="Forbid")
+        container = slow["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+        container["command"] = ["python", "-c", "import time; time.sleep(600)"]
+        cluster.create("cronjobs", slow)
+        cluster.wait_for(lambda: cluster.events("JobAlreadyActive"), "a skipped run")
+        assert len(cluster.store.list("jobs", NAMESPACE)[0]) == 1
+        status = (cluster.get("cronjobs", "busy") or {})["status"]
+        assert [ref["kind"] for ref in status["active"]] == ["Job"]
