@@ -31,7 +31,6 @@ pytestmark = pytest.mark.slow
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OVERLAY = REPO_ROOT / "overlays/minikube"
 NAMESPACE = "ml-course"
-SERVICE_COMMANDS = ("iris-serve", "iris-train", "iris-batch")
 SETOSA = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 # One textbook flower of each species, as a user would drop them in for scoring.
 BATCH_ROWS = [
@@ -73,36 +72,45 @@ class Steps:
         print(f"{time.monotonic() - self.started:6.1f} s  {text}")
 
 
-def service_processes(state_dir: Path) -> dict[int, float]:
-    """The iris-* processes this sandbox runs as pods: pid -> creation time.
+@dataclass(frozen=True)
+class PodProcess:
+    command: str
+    created: float
 
-    A pod process runs in a directory of the sandbox's state and gets paths into it in its
-    environment (TMPDIR, MODEL_DIR), which tells it apart from other sandboxes' pods.
+
+def pod_processes(state_dir: Path) -> dict[int, PodProcess]:
+    """The processes this sandbox runs for pods, and whatever they started.
+
+    The sandbox starts a pod's process in, and points its TMPDIR at, the pod's scratch folder
+    in the state folder; children inherit both. Nothing else (the sandbox itself, kubectl, the
+    test) works there, nor does any other sandbox's pod.
     """
-    state = str(state_dir)
     found = {}
     for process in psutil.process_iter(["cmdline", "cwd", "environ", "create_time"]):
         info = process.info
-        command = " ".join(info["cmdline"] or ())
-        if not any(name in command for name in SERVICE_COMMANDS):
-            continue
-        places = [info["cwd"] or "", *(info["environ"] or {}).values()]
-        if any(place.startswith(state) for place in places):
-            found[process.pid] = info["create_time"]
+        places = [info["cwd"], (info["environ"] or {}).get("TMPDIR")]
+        if any(place and Path(place).is_relative_to(state_dir) for place in places):
+            found[process.pid] = PodProcess(" ".join(info["cmdline"] or ()), info["create_time"])
     return found
 
 
-def still_running(recorded: dict[int, float]) -> list[int]:
-    """Those of ``recorded`` that still run (same pid and creation time, not a zombie)."""
+def still_running(recorded: dict[int, PodProcess]) -> list[str]:
+    """Those of ``recorded`` that still run (same pid and start time, not a zombie)."""
     alive = []
-    for pid, created in recorded.items():
+    for pid, record in recorded.items():
         try:
             process = psutil.Process(pid)
-            if process.create_time() == created and process.status() != psutil.STATUS_ZOMBIE:
-                alive.append(pid)
+            if process.create_time() == record.created and process.status() != "zombie":
+                alive.append(f"{pid} {record.command}")
         except psutil.NoSuchProcess:
             continue
     return alive
+
+
+def leftovers(state_dir: Path, recorded: dict[int, PodProcess]) -> list[str]:
+    """Pod processes still running: those recorded, and any found now."""
+    now = [f"{pid} {record.command}" for pid, record in pod_processes(state_dir).items()]
+    return sorted(set(still_running(recorded)) | set(now))
 
 
 def objects_left(sandbox: SandboxProcess) -> str:
@@ -114,7 +122,7 @@ def objects_left(sandbox: SandboxProcess) -> str:
 
 @dataclass
 class PredictionStream:
-    """Predictions sent back to back from a thread; every failure is kept."""
+    """Predictions sent one after another from a thread; every failure is kept."""
 
     client: PredictClient
     versions: list[str] = field(default_factory=list)
@@ -213,11 +221,15 @@ def test_course_on_the_sandbox(sandbox: SandboxProcess) -> None:
         step("batch scored the csv")
 
         # Retrain while predictions keep coming: every one must succeed.
-        pods_before = service_processes(sandbox.state_dir)
-        serving = [p for p in pods_before if "iris-serve" in " ".join(psutil.Process(p).cmdline())]
+        pods_before = pod_processes(sandbox.state_dir)
+        serving = [pid for pid, p in pods_before.items() if "iris-serve" in p.command]
         assert len(serving) == 2, f"expected the 2 API replicas' processes, found {pods_before}"
         with streaming(conn) as stream:
-            wait_until(lambda: len(stream.versions) >= 5, 30, "the first streamed predictions")
+            wait_until(
+                lambda: len(stream.versions) >= 5 or stream.failures,
+                30,
+                "the first streamed predictions",
+            )
             step("stream flowing; retrain")
             retrain = actions.retrain(conn)
             assert retrain.name is not None
@@ -240,18 +252,17 @@ def test_course_on_the_sandbox(sandbox: SandboxProcess) -> None:
         predictor.close()
 
     # Tear down: every object goes, and every pod process with it.
-    pods_running = service_processes(sandbox.state_dir)
+    pods_running = pod_processes(sandbox.state_dir)
     step("delete -k overlays/minikube")
     run_kustomize(kustomize.delete(conn, OVERLAY))
     wait_until(lambda: not objects_left(sandbox), 60, f"{NAMESPACE} to be emptied and removed")
     step("namespace gone")
     recorded = pods_before | pods_running
     wait_until(
-        lambda: not still_running(recorded) and not service_processes(sandbox.state_dir),
+        lambda: not leftovers(sandbox.state_dir, recorded),
         45,
         lambda: (
-            "the pod processes to end; still running: "
-            f"{sorted(set(still_running(recorded)) | set(service_processes(sandbox.state_dir)))}"
+            f"the pod processes to end; still running: {leftovers(sandbox.state_dir, recorded)}"
         ),
     )
     step("no pod process left")
