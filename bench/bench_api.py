@@ -158,6 +158,14 @@ def _ms(text: str) -> float:
     return float(match[1]) * _UNITS[match[2]]
 
 
+def best_of(
+    runs: int, name: str, url: str, script: Path, concurrency: int, seconds: float, rows: int = 1
+) -> Result:
+    """The run with the most requests/s: other load on the machine only ever slows a run."""
+    results = [run_wrk(name, url, script, concurrency, seconds, rows) for _ in range(runs)]
+    return max(results, key=lambda result: result.requests_per_second)
+
+
 def run_wrk(
     name: str, url: str, script: Path, concurrency: int, seconds: float, rows: int = 1
 ) -> Result:
@@ -193,7 +201,12 @@ def publish_model(model_dir: Path) -> None:
     )
 
 
-def measure(seconds: float) -> list[Result]:
+def measure(seconds: float, runs: int) -> list[Result]:
+    def best(
+        name: str, url: str, script: Path, concurrency: int, seconds: float, rows: int = 1
+    ) -> Result:
+        return best_of(runs, name, url, script, concurrency, seconds, rows)
+
     results: list[Result] = []
     here = [sys.executable, str(Path(__file__).resolve())]
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
@@ -208,7 +221,7 @@ def measure(seconds: float) -> list[Result]:
         with server([*here, "--constant-app", str(port)], {}, port):
             url = f"http://127.0.0.1:{port}/"
             run_wrk("warm-up", url, single, 16, 1)
-            results.append(run_wrk("ceiling: constant JSON", url, single, 16, seconds))
+            results.append(best("ceiling: constant JSON", url, single, 16, seconds))
 
         port = free_port()
         env = {
@@ -221,10 +234,10 @@ def measure(seconds: float) -> list[Result]:
         with server([iris_serve], env, port):
             base = f"http://127.0.0.1:{port}"
             run_wrk("warm-up", base + "/predict", single, 16, 1)
-            results.append(run_wrk("/predict (fast path)", base + "/predict", single, 16, seconds))
-            results.append(run_wrk("/predict (fast path)", base + "/predict", single, 64, seconds))
+            results.append(best("/predict (fast path)", base + "/predict", single, 16, seconds))
+            results.append(best("/predict (fast path)", base + "/predict", single, 64, seconds))
             results.append(
-                run_wrk(
+                best(
                     f"/predict/batch {BATCH_ROWS} rows",
                     base + "/predict/batch",
                     batch,
@@ -238,7 +251,7 @@ def measure(seconds: float) -> list[Result]:
         with server([*here, "--fastapi-only", str(port), str(model_dir)], {}, port):
             url = f"http://127.0.0.1:{port}/predict"
             run_wrk("warm-up", url, single, 16, 1)
-            results.append(run_wrk("/predict (FastAPI only)", url, single, 16, seconds))
+            results.append(best("/predict (FastAPI only)", url, single, 16, seconds))
     return results
 
 
@@ -264,6 +277,7 @@ def report(results: list[Result]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each run")
+    parser.add_argument("--runs", type=int, default=2, help="runs per scenario; the best counts")
     parser.add_argument("--constant-app", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--fastapi-only", nargs=2, metavar=("PORT", "DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -283,7 +297,7 @@ def main() -> int:
     if len(os.sched_getaffinity(0)) < 2:
         print("bench_api: needs 2 CPUs (server on one, load on the other)", file=sys.stderr)
         return 1
-    report(measure(args.seconds))
+    report(measure(args.seconds, args.runs))
     return 0
 
 

@@ -35,6 +35,10 @@ class Predictor(Protocol):
         """Index of the predicted class of each row, shape (rows,), int64."""
         ...
 
+    def classify(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """predict and predict_proba at once (sharing the work where they can)."""
+        ...
+
     def predict_row(self, row: Sequence[float]) -> tuple[int, list[float]]:
         """The predicted class index and the class probabilities of one row."""
         ...
@@ -58,14 +62,16 @@ class LinearSoftmaxPredictor:
         return features @ self._coef_t + self._intercept
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
-        scores = self._scores(features)
-        scores -= scores.max(axis=1, keepdims=True)
-        np.exp(scores, out=scores)
-        scores /= scores.sum(axis=1, keepdims=True)
-        return scores
+        return _softmax(self._scores(features))
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         return np.argmax(self._scores(features), axis=1).astype(np.int64)
+
+    def classify(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        scores = self._scores(features)
+        # scikit-learn's predict takes the argmax of the scores, not of the probabilities.
+        indices = np.argmax(scores, axis=1).astype(np.int64)
+        return indices, _softmax(scores)
 
     def predict_row(self, row: Sequence[float]) -> tuple[int, list[float]]:
         # The same order of operations as numpy's (x @ w) + b, so the results agree to rounding.
@@ -94,6 +100,11 @@ class LinearBinaryPredictor:
     def predict(self, features: np.ndarray) -> np.ndarray:
         return (features @ self._coef + self._intercept > 0).astype(np.int64)
 
+    def classify(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        scores = features @ self._coef + self._intercept
+        positive = _logistic(scores)
+        return (scores > 0).astype(np.int64), np.column_stack([1.0 - positive, positive])
+
     def predict_row(self, row: Sequence[float]) -> tuple[int, list[float]]:
         score = sum(map(operator.mul, self._weights, row)) + self._intercept
         if score >= 0:
@@ -102,6 +113,14 @@ class LinearBinaryPredictor:
             exp = math.exp(score)
             positive = exp / (1.0 + exp)
         return int(score > 0), [1.0 - positive, positive]
+
+
+def _softmax(scores: np.ndarray) -> np.ndarray:
+    """Softmax of each row, in place, in scikit-learn's order of operations."""
+    scores -= scores.max(axis=1, keepdims=True)
+    np.exp(scores, out=scores)
+    scores /= scores.sum(axis=1, keepdims=True)
+    return scores
 
 
 def _logistic(scores: np.ndarray) -> np.ndarray:
@@ -128,6 +147,9 @@ class EstimatorPredictor:
     def predict(self, features: np.ndarray) -> np.ndarray:
         labels = self._estimator.predict(features)
         return np.searchsorted(self._estimator.classes_, labels).astype(np.int64)
+
+    def classify(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.predict(features), self.predict_proba(features)
 
     def predict_row(self, row: Sequence[float]) -> tuple[int, list[float]]:
         features = np.asarray([row], dtype=np.float64)

@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import numpy as np
 from starlette.exceptions import HTTPException
 
 from service.api.metrics import ApiMetrics
@@ -27,6 +28,12 @@ class ServedModel:
     loaded: LoadedModel
     predictor: Predictor
     loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    # The class names as an object array: fancy indexing names a whole batch at once.
+    class_name_array: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        names = np.array(self.loaded.class_names, dtype=object)
+        object.__setattr__(self, "class_name_array", names)
 
     @property
     def version(self) -> str:

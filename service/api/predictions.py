@@ -28,8 +28,8 @@ def predict_many(
     served: ServedModel, features: np.ndarray, metrics: ApiMetrics
 ) -> tuple[np.ndarray, np.ndarray]:
     """Class indices and probabilities of each row of `features` (shape (rows, 4))."""
-    probabilities = np.ascontiguousarray(served.predictor.predict_proba(features))
-    indices = served.predictor.predict(features)
+    indices, probabilities = served.predictor.classify(features)
+    probabilities = np.ascontiguousarray(probabilities)
     metrics.count_predictions(
         served.class_names, np.bincount(indices, minlength=len(served.class_names)).tolist()
     )
@@ -43,7 +43,7 @@ def batch_payload(
     names = served.class_names
     return {
         "predictions": indices,
-        "species_names": [names[index] for index in indices.tolist()],
+        "species_names": served.class_name_array[indices].tolist(),
         "probabilities": probabilities,
         "class_names": names,
         "model_version": served.version,

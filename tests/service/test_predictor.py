@@ -36,6 +36,9 @@ def assert_same_as_sklearn(estimator: LogisticRegression, features: np.ndarray) 
         predictor.predict_proba(features), expected_proba, rtol=1e-9, atol=1e-300
     )
     np.testing.assert_array_equal(predictor.predict(features), expected_class)
+    indices, probabilities = predictor.classify(features)
+    np.testing.assert_array_equal(indices, expected_class)
+    np.testing.assert_allclose(probabilities, expected_proba, rtol=1e-9, atol=1e-300)
     for row, proba, label in zip(features[:200], expected_proba, expected_class, strict=False):
         index, probabilities = predictor.predict_row(row.tolist())
         assert index == label
