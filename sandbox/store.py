@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sandbox.resources import BY_PLURAL
 from sandbox.selectors import field_matcher, label_matcher
 
 log = logging.getLogger(__name__)
@@ -65,10 +66,7 @@ class ApiError(Exception):
     @classmethod
     def not_found(cls, resource: str, name: str) -> ApiError:
         return cls(
-            404,
-            "NotFound",
-            f'{resource} "{name}" not found',
-            {"name": name, "kind": resource},
+            404, "NotFound", f'{_qualified(resource)} "{name}" not found', _details(resource, name)
         )
 
     @classmethod
@@ -76,8 +74,8 @@ class ApiError(Exception):
         return cls(
             409,
             "AlreadyExists",
-            f'{resource} "{name}" already exists',
-            {"name": name, "kind": resource},
+            f'{_qualified(resource)} "{name}" already exists',
+            _details(resource, name),
         )
 
     @classmethod
@@ -85,22 +83,37 @@ class ApiError(Exception):
         return cls(
             409,
             "Conflict",
-            f'Operation cannot be fulfilled on {resource} "{name}": {why}',
-            {"name": name, "kind": resource},
+            f'Operation cannot be fulfilled on {_qualified(resource)} "{name}": {why}',
+            _details(resource, name),
         )
 
     @classmethod
     def invalid(cls, resource: str, name: str, why: str) -> ApiError:
-        return cls(
-            422,
-            "Invalid",
-            f'{resource} "{name}" is invalid: {why}',
-            {"name": name, "kind": resource},
+        known = BY_PLURAL.get(resource)
+        kind = (
+            f"{known.kind}.{known.group}"
+            if known and known.group
+            else (known.kind if known else resource)
         )
+        return cls(422, "Invalid", f'{kind} "{name}" is invalid: {why}', _details(resource, name))
 
     @classmethod
     def bad_request(cls, message: str) -> ApiError:
         return cls(400, "BadRequest", message)
+
+
+def _qualified(resource: str) -> str:
+    """How the real server names a resource in messages: ``pods``, ``jobs.batch``."""
+    known = BY_PLURAL.get(resource)
+    return f"{resource}.{known.group}" if known and known.group else resource
+
+
+def _details(resource: str, name: str) -> Obj:
+    known = BY_PLURAL.get(resource)
+    details: Obj = {"name": name, "kind": resource}
+    if known and known.group:
+        details["group"] = known.group
+    return details
 
 
 def _key(resource: str, namespace: str | None, name: str) -> Key:
@@ -119,7 +132,8 @@ class Store:
         self._lock = threading.RLock()
         self._objects: dict[Key, Obj] = {}
         self.resource_version = 1
-        self._history: deque[tuple[int, str, str, Obj]] = deque(maxlen=HISTORY_SIZE)
+        # (resourceVersion, event, resource, object, object before the write or None)
+        self._history: deque[tuple[int, str, str, Obj, Obj | None]] = deque(maxlen=HISTORY_SIZE)
         self._history_floor = self.resource_version
         self._listeners: list[Listener] = []
         self._pending: deque[tuple[str, str, Obj]] = deque()
@@ -170,9 +184,22 @@ class Store:
                 return None
             return [
                 (rv, kind, resource, copy.deepcopy(obj))
-                for rv, kind, resource, obj in self._history
+                for rv, kind, resource, obj, _ in self._history
                 if rv > resource_version
             ]
+
+    def states_at(self, resource_version: int, resource: str) -> dict[str, Obj | None] | None:
+        """For each object of ``resource`` written after ``resource_version``: its state at that
+        version (None if it did not exist yet), keyed by uid; None when that is too old."""
+        with self._lock:
+            if resource_version < self._history_floor:
+                return None
+            states: dict[str, Obj | None] = {}
+            for rv, _, kind, obj, previous in self._history:
+                uid = obj["metadata"].get("uid", "")
+                if rv > resource_version and kind == resource and uid not in states:
+                    states[uid] = copy.deepcopy(previous)
+            return states
 
     # ---------------------------------------------------------------- writes
 
@@ -306,14 +333,16 @@ class Store:
     def _write(self, resource: str, key: Key, obj: Obj, event: str) -> None:
         self.resource_version += 1
         obj["metadata"]["resourceVersion"] = str(self.resource_version)
+        previous = self._objects.get(key)
         self._objects[key] = obj
-        self._record(event, resource, obj)
+        self._record(event, resource, obj, previous)
 
     def _delete_cascading(self, key: Key, propagation: str) -> Obj:
         obj = self._objects.pop(key)
+        previous = copy.deepcopy(obj)
         self.resource_version += 1
         obj["metadata"]["resourceVersion"] = str(self.resource_version)
-        self._record("DELETED", key[0], obj)
+        self._record("DELETED", key[0], obj, previous)
         uid = obj["metadata"].get("uid")
         if key[0] == "namespaces":
             for member in [k for k in self._objects if k[1] == key[2]]:
@@ -333,11 +362,11 @@ class Store:
                 self._delete_cascading(other_key, "Background")
         return copy.deepcopy(obj)
 
-    def _record(self, event: str, resource: str, obj: Obj) -> None:
+    def _record(self, event: str, resource: str, obj: Obj, previous: Obj | None) -> None:
         if len(self._history) == self._history.maxlen:
             self._history_floor = self._history[0][0]
         snapshot = copy.deepcopy(obj)
-        self._history.append((self.resource_version, event, resource, snapshot))
+        self._history.append((self.resource_version, event, resource, snapshot, previous))
         self._pending.append((event, resource, snapshot))
         self._dirty.set()
 

@@ -52,18 +52,7 @@ async def watch_events(store: Store, request: WatchRequest, render: Render) -> A
         loop.call_soon_threadsafe(queue.put_nowait, (event, resource, obj))
 
     unsubscribe = store.subscribe(on_event)
-    labels_ok = label_matcher(request.label_selector)
-    fields_ok = field_matcher(request.field_selector)
-
-    def wanted(resource: str, obj: Obj) -> bool:
-        namespace = (obj.get("metadata") or {}).get("namespace")
-        return (
-            resource == request.resource
-            and (request.namespace is None or namespace == request.namespace)
-            and labels_ok(obj)
-            and fields_ok(obj)
-        )
-
+    scope = _Scope(request)
     try:
         initial: list[tuple[str, Obj]]
         if request.resource_version in (None, "", "0"):
@@ -84,13 +73,17 @@ async def watch_events(store: Store, request: WatchRequest, render: Render) -> A
                 )
                 yield _line("ERROR", expired.status())
                 return
+            scope.start_at(
+                store.list(request.resource, request.namespace)[0],
+                store.states_at(since, request.resource) or {},
+            )
             initial = [
                 (event, obj) for _, event, resource, obj in history if resource == request.resource
             ]
             last_sent = max([since, *(entry[0] for entry in history)])
         for event, obj in initial:
-            if wanted(request.resource, obj):
-                yield _line(event, render(event, obj))
+            if shown := scope.translate(request.resource, event, obj):
+                yield _line(shown, render(shown, obj))
         deadline = loop.time() + request.timeout
         while (remaining := deadline - loop.time()) > 0:
             try:
@@ -105,10 +98,55 @@ async def watch_events(store: Store, request: WatchRequest, render: Render) -> A
             if version <= last_sent:
                 continue
             last_sent = version
-            if wanted(resource, obj):
-                yield _line(event, render(event, obj))
+            if shown := scope.translate(resource, event, obj):
+                yield _line(shown, render(shown, obj))
     finally:
         unsubscribe()
+
+
+class _Scope:
+    """Which objects a watch shows; objects entering or leaving its selectors are reported
+    as ADDED or DELETED, like the real API server does."""
+
+    def __init__(self, request: WatchRequest):
+        self.request = request
+        self.labels_ok = label_matcher(request.label_selector)
+        self.fields_ok = field_matcher(request.field_selector)
+        self.visible: set[str] = set()
+
+    def _matches(self, obj: Obj) -> bool:
+        return self.labels_ok(obj) and self.fields_ok(obj)
+
+    def start_at(self, current: list[Obj], changed: dict[str, Obj | None]) -> None:
+        """Visibility at the watch's starting version: the current objects, except those
+        changed since, which count as they were then."""
+        self.visible = {
+            _uid(obj) for obj in current if _uid(obj) not in changed and self._matches(obj)
+        }
+        self.visible |= {
+            uid for uid, before in changed.items() if before and self._in_scope(before)
+        }
+
+    def _in_scope(self, obj: Obj) -> bool:
+        namespace = (obj.get("metadata") or {}).get("namespace")
+        return self.request.namespace in (None, namespace) and self._matches(obj)
+
+    def translate(self, resource: str, event: str, obj: Obj) -> str | None:
+        """The event type this watch reports for a store event, or None to skip it."""
+        namespace = (obj.get("metadata") or {}).get("namespace")
+        if resource != self.request.resource or self.request.namespace not in (None, namespace):
+            return None
+        uid, matches = _uid(obj), self._matches(obj)
+        was_visible = uid in self.visible
+        if event == "DELETED" or not matches:
+            self.visible.discard(uid)
+            return "DELETED" if was_visible or (event == "DELETED" and matches) else None
+        self.visible.add(uid)
+        return "MODIFIED" if was_visible and event == "MODIFIED" else "ADDED"
+
+
+def _uid(obj: Obj) -> str:
+    return str((obj.get("metadata") or {}).get("uid", ""))
 
 
 def _bookmark(request: WatchRequest, version: int) -> Obj:

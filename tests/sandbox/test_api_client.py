@@ -76,6 +76,31 @@ def test_list_then_watch_from_the_list_version(api: client.ApiClient, namespace:
     assert seen == [("ADDED", "after"), ("MODIFIED", "after"), ("DELETED", "after")]
 
 
+def test_watch_reports_objects_entering_and_leaving_a_selector(
+    api: client.ApiClient, namespace: str
+) -> None:
+    core = client.CoreV1Api(api)
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "c"}})
+    version = core.list_namespaced_config_map(namespace).metadata.resource_version
+
+    def relabel(tier: str) -> None:
+        core.patch_namespaced_config_map("c", namespace, {"metadata": {"labels": {"t": tier}}})
+
+    for tier in ("api", "api", "db", "api"):
+        relabel(tier)
+    seen = [
+        event["type"]
+        for event in watch.Watch().stream(
+            core.list_namespaced_config_map,
+            namespace,
+            label_selector="t=api",
+            resource_version=version,
+            timeout_seconds=1,
+        )
+    ]
+    assert seen == ["ADDED", "DELETED", "ADDED"]
+
+
 def test_watch_sends_bookmarks_when_asked(shared_sandbox: SandboxProcess, namespace: str) -> None:
     url = f"{shared_sandbox.url}/api/v1/namespaces/{namespace}/configmaps"
     version = httpx.get(url).json()["metadata"]["resourceVersion"]
