@@ -104,6 +104,13 @@ class V1Prediction(BaseModel):
     predictions: list[int]
 
 
+class V1ModelStatus(BaseModel):
+    """KServe V1 model status."""
+
+    name: str
+    ready: bool
+
+
 class Status(BaseModel):
     status: Literal["ok"] = "ok"
 

@@ -57,6 +57,8 @@ def test_batch_and_v1_answer_every_row(store, published):
     np.testing.assert_allclose(batch["probabilities"], model.predict_proba(rows), rtol=1e-9)
     assert batch["model_version"] == published
     assert set(v1) == {"predictions"}
+    with client_for(store.root) as client:
+        assert client.get("/v1/models/iris").json() == {"name": "iris", "ready": True}
 
 
 def test_not_ready_without_a_model_then_ready_once_one_is_published(store):
@@ -68,6 +70,7 @@ def test_not_ready_without_a_model_then_ready_once_one_is_published(store):
         predict = client.post("/predict", json=FLOWER)
         assert predict.status_code == 503 and "no model" in predict.json()["detail"]
         assert client.get("/v2/health/ready").status_code == 503
+        assert client.get("/v1/models/iris").json() == {"name": "iris", "ready": False}
 
         version = publish(store)
         wait_for(lambda: client.get("/readyz").status_code == 200, what="ready")
@@ -212,6 +215,7 @@ def test_api_key_guards_prediction_and_model_endpoints_only(store, published, ca
             ("POST", "/predict/batch", {"instances": [[1, 2, 3, 4]]}),
             ("POST", "/v1/models/iris:predict", {"instances": [[1, 2, 3, 4]]}),
             ("GET", "/model", None),
+            ("GET", "/v1/models/iris", None),
             ("GET", "/v2/models/iris", None),
         ]:
             for headers in ({}, {"X-API-Key": "wrong"}, {"Authorization": "Bearer wrong"}):
@@ -258,6 +262,7 @@ def test_openapi_documents_every_endpoint(store):
         "/predict",
         "/predict/batch",
         "/v1/models/iris:predict",
+        "/v1/models/iris",
         "/healthz",
         "/readyz",
         "/model",

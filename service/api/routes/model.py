@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.responses import Response
 
+from service.api.json_response import JsonResponse
 from service.api.metrics import ApiMetrics
 from service.api.model_holder import ModelHolder
 from service.api.routes.responses import documented_errors
-from service.api.schemas import ModelInfo
+from service.api.schemas import ModelInfo, V1ModelStatus
 
 
 def model_router(holder: ModelHolder) -> APIRouter:
@@ -27,6 +28,16 @@ def model_router(holder: ModelHolder) -> APIRouter:
             loaded_at=served.loaded_at,
             metadata=loaded.metadata,
         )
+
+    @router.get(
+        "/v1/models/iris",
+        response_model=V1ModelStatus,
+        responses={503: {"model": V1ModelStatus, "description": "no model loaded yet"}},
+        summary="KServe V1 model status",
+    )
+    async def v1_model_status() -> JsonResponse:
+        ready = holder.served is not None
+        return JsonResponse({"name": "iris", "ready": ready}, status_code=200 if ready else 503)
 
     return router
 
