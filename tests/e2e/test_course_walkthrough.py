@@ -2,8 +2,9 @@
 
 One user's walk: deploy overlays/minikube with the TUI's apply, wait for the training Job and
 the API rollout with kubectl, predict through the API server's service proxy, score a CSV with
-a manual run of the batch CronJob, retrain while predictions keep flowing, then
-``kubectl delete -k`` and check that neither objects nor pod processes are left behind.
+a manual run of the batch CronJob, retrain and then deploy again (which retrains too) while
+predictions keep flowing without a single failure, then ``kubectl delete -k`` and check that
+neither objects nor pod processes are left behind.
 """
 
 from __future__ import annotations
@@ -160,6 +161,17 @@ def streaming(conn: Connection) -> Iterator[PredictionStream]:
         stream.client.close()
 
 
+def serves_new_version(predictor: PredictClient, stream: PredictionStream, old: str) -> str:
+    """Wait until GET /model and then the streamed predictions report a version after ``old``."""
+    version = predictor.wait_for_new_version(old, timeout=30, interval=0.2)
+    wait_until(
+        lambda: stream.streak_of(version) or stream.failures,
+        30,
+        f"{NEW_VERSION_STREAK} predictions in a row from {version}",
+    )
+    return version
+
+
 def run_kustomize(run: kustomize.CommandRun) -> list[str]:
     lines = run.run()
     output = "\n".join(lines)
@@ -220,7 +232,7 @@ def test_course_on_the_sandbox(sandbox: SandboxProcess) -> None:
         assert {row["model_version"] for row in scored} == {first_version}
         step("batch scored the csv")
 
-        # Retrain while predictions keep coming: every one must succeed.
+        # New models while predictions keep coming: every one must succeed.
         pods_before = pod_processes(sandbox.state_dir)
         serving = [pid for pid, p in pods_before.items() if "iris-serve" in p.command]
         assert len(serving) == 2, f"expected the 2 API replicas' processes, found {pods_before}"
@@ -235,19 +247,28 @@ def test_course_on_the_sandbox(sandbox: SandboxProcess) -> None:
             assert retrain.name is not None
             assert actions.wait_for_job(conn, retrain.name, timeout=90) == "Complete"
             step("retrained")
-            new_version = predictor.wait_for_new_version(first_version, timeout=30, interval=0.2)
-            wait_until(
-                lambda: stream.streak_of(new_version) or stream.failures,
-                30,
-                f"{NEW_VERSION_STREAK} predictions in a row from {new_version}",
+            retrained_version = serves_new_version(predictor, stream, first_version)
+
+            # Deploy again, as after a change: the completed Job is replaced, so it retrains.
+            step("apply again")
+            apply_lines = run_kustomize(kustomize.apply(conn, OVERLAY))
+            assert any('"iris-train-job" deleted' in line for line in apply_lines), apply_lines
+            sandbox.kubectl(
+                "wait",
+                "--for=condition=complete",
+                "job/iris-train-job",
+                "--timeout=90s",
+                timeout=100,
             )
+            step("trained again")
+            reapplied_version = serves_new_version(predictor, stream, retrained_version)
         step(f"{len(stream.versions)} streamed, {len(stream.failures)} failed")
-        assert stream.failures == [], f"failed requests during the retrain: {stream.failures}"
-        assert new_version != first_version
-        assert new_version == (model_volume / "current").read_text().strip()
+        assert stream.failures == [], f"failed requests while models changed: {stream.failures}"
         assert stream.versions[0] == first_version
+        assert len({first_version, retrained_version, reapplied_version}) == 3
+        assert reapplied_version == (model_volume / "current").read_text().strip()
         model = predictor.model_info()
-        assert model is not None and model["version"] == new_version
+        assert model is not None and model["version"] == reapplied_version
     finally:
         predictor.close()
 
