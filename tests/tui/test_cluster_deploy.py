@@ -34,7 +34,7 @@ def image_overlay(folder: Path, tag: str) -> Path:
     return folder
 
 
-def test_diff_apply_reapply_after_image_change_and_delete(
+def test_diff_apply_retrain_reapply_after_image_change_and_delete(
     sandbox: SandboxProcess, tmp_path: Path
 ) -> None:
     conn = connect(None, "ml-course", str(sandbox.kubeconfig))
@@ -59,8 +59,32 @@ def test_diff_apply_reapply_after_image_change_and_delete(
     assert after.returncode == 0, output
     assert kustomize.diff_summary(after.returncode).startswith("no differences")
 
-    # The training Job's template is immutable: without deleting it first this apply fails.
-    changed = kustomize.apply(conn, image_overlay(tmp_path / "newer", "0.2.0-dev"))
+    # Retrain: a new Job from the training Job's template; the API then serves its model.
+    assert actions.wait_for_job(conn, "iris-train-job", timeout=120) == "Complete"
+    sandbox.kubectl("rollout", "status", "deployment/iris-api", "--timeout=120s", timeout=130)
+    api = PredictClient.for_cluster(conn)
+    try:
+        first = api.predict(SETOSA).model_version
+        result = actions.retrain(conn)
+        assert actions.wait_for_job(conn, str(result.name), timeout=120) == "Complete"
+        newer = api.wait_for_new_version(first, timeout=60)
+        assert newer != first
+        # Both replicas reload on their own within RELOAD_INTERVAL; then every answer is new.
+        deadline = time.monotonic() + 30
+        served = {api.predict(SETOSA).model_version for _ in range(6)}
+        while served != {newer} and time.monotonic() < deadline:
+            time.sleep(0.2)
+            served = {api.predict(SETOSA).model_version for _ in range(6)}
+        assert served == {newer}
+    finally:
+        api.close()
+
+    # The training Job's template is immutable: a plain apply of a new image fails…
+    newer_overlay = image_overlay(tmp_path / "newer", "0.2.0-dev")
+    plain = sandbox.kubectl("apply", "--server-side", "-k", str(newer_overlay), check=False)
+    assert plain.returncode != 0 and "iris-train-job\" is invalid" in plain.stderr
+    # …and the TUI's apply, which deletes the completed Job first, works.
+    changed = kustomize.apply(conn, newer_overlay)
     output = changed.run()
     assert changed.returncode == 0, output
     job = call_json(
@@ -107,26 +131,3 @@ def test_api_url_route_is_used_as_given(stack_conn: Connection) -> None:
     api = PredictClient.for_cluster(stack_conn, api_url="http://127.0.0.1:1")
     with pytest.raises(PredictError, match="cannot reach the API at --api-url"):
         api.predict(SETOSA)
-
-
-def test_retrain_loads_a_new_model_version(sandbox: SandboxProcess) -> None:
-    conn = connect(None, "ml-course", str(sandbox.kubeconfig))
-    sandbox.kubectl("apply", "--server-side", "-k", str(MINIKUBE))
-    assert actions.wait_for_job(conn, "iris-train-job", timeout=120) == "Complete"
-    sandbox.kubectl("rollout", "status", "deployment/iris-api", "--timeout=120s", timeout=130)
-    api = PredictClient.for_cluster(conn)
-    try:
-        first = api.predict(SETOSA).model_version
-        result = actions.retrain(conn)
-        assert actions.wait_for_job(conn, str(result.name), timeout=120) == "Complete"
-        newer = api.wait_for_new_version(first, timeout=60)
-        assert newer != first
-        # Both replicas reload on their own within RELOAD_INTERVAL; then every answer is new.
-        deadline = time.monotonic() + 30
-        served = {api.predict(SETOSA).model_version for _ in range(6)}
-        while served != {newer} and time.monotonic() < deadline:
-            time.sleep(0.2)
-            served = {api.predict(SETOSA).model_version for _ in range(6)}
-        assert served == {newer}
-    finally:
-        api.close()
