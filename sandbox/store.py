@@ -276,8 +276,6 @@ class Store:
                 status = new.get("status")
                 new = copy.deepcopy(stored)
                 new["status"] = status
-            if new == stored:
-                return copy.deepcopy(stored)
             result = self._replace(resource, key, stored, new)
         self._dispatch()
         return result
@@ -327,6 +325,10 @@ class Store:
                 meta[fixed] = old_meta[fixed]
         generation = old_meta.get("generation", 1)
         meta["generation"] = generation + 1 if new.get("spec") != stored.get("spec") else generation
+        meta["resourceVersion"] = old_meta.get("resourceVersion")
+        if new == stored:
+            # Like the real server: a write that changes nothing keeps the resourceVersion.
+            return copy.deepcopy(stored)
         self._write(resource, key, new, "MODIFIED")
         return copy.deepcopy(new)
 

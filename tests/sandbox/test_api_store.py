@@ -227,3 +227,10 @@ def test_server_side_apply_removes_what_the_manager_stopped_applying() -> None:
     assert live["metadata"]["labels"] == {"other": "kept", "a": "1"}
     fields = managed_fields(applied([]), schema)
     assert 'k:{"name":"c"}' in fields["f:spec"]["f:template"]["f:spec"]["f:containers"]
+
+
+def test_an_update_that_changes_nothing_keeps_the_version(store: Store) -> None:
+    created = store.create("configmaps", configmap("a"))
+    again = store.update("configmaps", created)
+    assert again["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
+    assert store.resource_version == int(created["metadata"]["resourceVersion"])
