@@ -14,8 +14,16 @@ from kubernetes import client
 from sandbox.testing import SandboxProcess
 from tui.cluster import actions, rows
 from tui.cluster.connection import Connection, call_json, check_reachable, connect
-from tui.cluster.logs import LogEnd, LogItem, LogLine, LogNotice, LogStream, job_pods
-from tui.cluster.watch import ConnectionState, ResourceWatcher, WatchEvent
+from tui.cluster.logs import (
+    LogEnd,
+    LogItem,
+    LogLine,
+    LogNotice,
+    LogStream,
+    job_pods,
+    pod_containers,
+)
+from tui.cluster.watch import KINDS, ConnectionState, NamespaceWatch, ResourceWatcher, WatchEvent
 
 pytestmark = pytest.mark.slow
 NAMESPACE = "ml-course"
@@ -183,6 +191,17 @@ def test_watch_reconnects_after_the_server_restarts(
     assert recorder.states[-1][0] is ConnectionState.CONNECTED
 
 
+def test_namespace_watch_covers_every_kind_and_stops(conn: Connection) -> None:
+    recorder = Recorder()
+    watch = NamespaceWatch(conn, recorder.on_event, recorder.on_state)
+    watch.start()
+    try:
+        wait_until(lambda: {e.kind for e in recorder.resyncs()} == set(KINDS), what="8 lists")
+    finally:
+        watch.stop()
+    assert not any(w.running for w in watch.watchers.values())
+
+
 def test_warning_events_only(
     conn: Connection, watcher_factory: Callable[..., ResourceWatcher]
 ) -> None:
@@ -234,6 +253,7 @@ def lines(items: list[LogItem]) -> list[str]:
 
 def test_log_follow_ends_when_pod_is_deleted_and_reattaches(conn: Connection) -> None:
     create_pod(conn, pod_manifest("talker", "echo first-pod; sleep 60"))
+    assert pod_containers(conn, "talker") == ["main"]
     stream = LogStream(conn, "talker")
     assert "logs talker -f --tail=200" in stream.kubectl
     core = client.CoreV1Api(conn.api_client)

@@ -36,10 +36,12 @@ rows.py (pure)
 
 logs.py
     LogLine(text) | LogNotice(reason) | LogEnd(reason)        (LogItem = their union)
-        LogNotice: "attached to POD/CONTAINER", "waiting for container C to start (Reason)",
-                   "pod P not found" — markers, not log text.
+        LogNotice (a marker, not log text): "attached to POD/CONTAINER", "waiting for
+                   container C to start (Reason)", "pod P not found" / "pod P deleted"
+                   (while waiting for it to come back), "previous log of POD/CONTAINER".
         LogEnd: "pod P deleted", "container C restarted", "container C ended: Completed
-                (exit code 0)", "cannot read the log …; retrying in 2 s", …
+                (exit code 0)", "pod P was recreated", "cannot read the log of P: …;
+                retrying in 2 s", "end of the previous container's log", …
     LogStream(conn, pod, *, container=None, tail_lines=200, previous=False, follow=True,
               stop: threading.Event | None = None)
         iterate in a thread worker; .stop() from any thread ends it at once (closes the

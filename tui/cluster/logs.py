@@ -24,6 +24,7 @@ from tui.cluster.connection import (
     REQUEST_TIMEOUT,
     ClusterError,
     Connection,
+    api_error_message,
     call_json,
     call_raw,
     cluster_error,
@@ -278,7 +279,7 @@ class LogStream:
             if exc.status == 404:
                 return
             if exc.status == 400:
-                message = _status_message(exc)
+                message = api_error_message(exc)
                 if "waiting to start" in message:
                     reason = message.rpartition(":")[2].strip() or "Pending"
                     raise _NotStarted(
@@ -293,6 +294,7 @@ class LogStream:
                 if self.stopped:
                     return
                 stamp, _, text = line.partition(" ")
+                # A server that ignores timestamps=true sends bare lines: keep them whole.
                 if _TIMESTAMP.match(stamp):
                     yield stamp, text
                 else:
@@ -419,10 +421,3 @@ def _stamp_key(stamp: str) -> tuple[str, str] | None:
         return None
     whole, _, fraction = stamp.rstrip("Z").partition(".")
     return whole, fraction.ljust(9, "0")
-
-
-def _status_message(exc: ApiException) -> str:
-    try:
-        return str(json.loads(exc.body or "{}").get("message") or exc.reason)
-    except ValueError:
-        return str(exc.reason)
