@@ -19,7 +19,7 @@ from tests.service.core_fixtures import (
 )
 
 FILES = 3
-ROWS = 100_000
+ROWS = 60_000
 KILLS = 8
 
 
