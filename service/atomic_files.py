@@ -6,12 +6,9 @@ over the target with os.replace, then fsync the directory so the rename itself i
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
 TEMP_PREFIX = ".tmp-"
 # mkstemp creates 0600 files; published files are read by other pods (same or other UID).
@@ -25,33 +22,6 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-@contextlib.contextmanager
-def atomic_writer(target: Path, mode: str = "w", newline: str | None = None) -> Iterator[IO]:
-    """Open a temporary sibling of `target`; on a clean exit it replaces `target` atomically.
-
-    If the block raises, the temporary file is removed and `target` is untouched.
-    """
-    fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX + target.name + ".", dir=target.parent)
-    tmp = Path(tmp_name)
-    try:
-        os.fchmod(fd, FILE_MODE)
-        encoding = None if "b" in mode else "utf-8"
-        with os.fdopen(fd, mode, encoding=encoding, newline=newline) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(target.parent)
-
-
-def write_text_atomic(target: Path, text: str) -> None:
-    with atomic_writer(target) as handle:
-        handle.write(text)
 
 
 class AtomicFile:
@@ -86,3 +56,9 @@ class AtomicFile:
     def __exit__(self, *exc_info: object) -> None:
         if not self._done:
             self.discard()
+
+
+def write_text_atomic(target: Path, text: str) -> None:
+    with AtomicFile(target) as file:
+        file.temp_path.write_text(text, encoding="utf-8")
+        file.commit()
