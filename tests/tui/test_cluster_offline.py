@@ -10,9 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from kubernetes.client.rest import ApiException
 
 from tui.cluster import actions, kustomize, predict
-from tui.cluster.connection import ClusterError, check_reachable, connect
+from tui.cluster.connection import ClusterError, check_reachable, cluster_error, connect
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -343,3 +344,29 @@ def test_curl_equivalent_never_shows_the_key() -> None:
     assert "s3cret" not in line
     assert "$IRIS_API_KEY" in line
     assert json.dumps(FEATURES) in line
+
+
+def test_api_errors_name_the_action() -> None:
+    forbidden = ApiException(status=403, reason="Forbidden")
+    forbidden.body = json.dumps(
+        {"kind": "Status", "message": 'pods is forbidden: User "dev" cannot list resource "pods"'}
+    )
+    assert str(cluster_error(forbidden, "list pods in ml-course")) == (
+        'no permission to list pods in ml-course (pods is forbidden: User "dev" cannot list '
+        'resource "pods")'
+    )
+    unauthorized = ApiException(status=401, reason="Unauthorized")
+    assert "rejected the credentials (401)" in str(cluster_error(unauthorized, "reach it"))
+    missing = ApiException(status=404, reason="Not Found")
+    missing.body = '{"message": "jobs.batch \\"x\\" not found"}'
+    assert (
+        str(cluster_error(missing, "read job/x")) == 'cannot read job/x: jobs.batch "x" not found'
+    )
+
+
+def test_missing_kubectl_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "")
+    with pytest.raises(ClusterError, match="kubectl not found on PATH"):
+        kustomize.render(REPO / "overlays" / "minikube")
+    with pytest.raises(ClusterError, match="kubectl not found on PATH"):
+        kustomize.CommandRun([["kubectl", "version", "--client"]]).run()

@@ -23,6 +23,7 @@ from tui.cluster.logs import (
     job_pods,
     pod_containers,
 )
+from tui.cluster.predict import PredictClient
 from tui.cluster.watch import KINDS, ConnectionState, NamespaceWatch, ResourceWatcher, WatchEvent
 
 pytestmark = pytest.mark.slow
@@ -443,3 +444,19 @@ def test_action_errors_are_one_line(conn: Connection) -> None:
         actions.retrain(conn)
     with pytest.raises(ClusterError, match="cannot scale deployment/nope"):
         actions.scale(conn, "nope", 1)
+
+
+def test_api_key_from_env_or_the_secret(conn: Connection, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("IRIS_API_KEY", raising=False)
+    assert PredictClient.for_cluster(conn).api_key is None
+    call_json(
+        client.CoreV1Api(conn.api_client).create_namespaced_secret,
+        NAMESPACE,
+        {"metadata": {"name": "iris-api-secret"}, "stringData": {"API_KEY": "from-secret"}},
+    )
+    api = PredictClient.for_cluster(conn)
+    assert api.api_key == "from-secret"
+    # No Service yet: the route is the API server's proxy, which is always there.
+    assert "proxy" in api.route
+    monkeypatch.setenv("IRIS_API_KEY", "from-env")
+    assert PredictClient.for_cluster(conn).api_key == "from-env"

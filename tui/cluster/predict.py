@@ -353,9 +353,7 @@ def _secret_api_key(conn: Connection) -> str | None:
         # Absent, or not ours to read: the API then runs without a key or one is given.
         return None
     encoded = (secret.get("data") or {}).get("API_KEY")
-    if encoded:
-        return base64.b64decode(encoded).decode("utf-8").strip() or None
-    return (secret.get("stringData") or {}).get("API_KEY") or None
+    return base64.b64decode(encoded).decode("utf-8").strip() or None if encoded else None
 
 
 def _direct_urls(conn: Connection, service: str) -> list[tuple[str, str]]:
