@@ -353,7 +353,9 @@ def _secret_api_key(conn: Connection) -> str | None:
         # Absent, or not ours to read: the API then runs without a key or one is given.
         return None
     encoded = (secret.get("data") or {}).get("API_KEY")
-    return base64.b64decode(encoded).decode("utf-8").strip() or None if encoded else None
+    if not encoded:
+        return None
+    return base64.b64decode(encoded).decode("utf-8").strip() or None
 
 
 def _direct_urls(conn: Connection, service: str) -> list[tuple[str, str]]:
