@@ -61,9 +61,10 @@ def run_batch(env: dict[str, str]) -> tuple[float, float, dict[str, object]]:
 
 def main() -> None:
     sizes = [int(arg) for arg in sys.argv[1:]] or list(SIZES)
-    print(
-        f"{'rows':>11} {'file s':>7} {'rows/s':>11} {'process s':>9} {'rows/s':>11} {'peak RSS MB':>11}"
-    )
+    # Other work on the machine shows up directly in these numbers; say how busy it was.
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
+    columns = [("rows", 11), ("file s", 7), ("rows/s", 11), ("process s", 9), ("rows/s", 11)]
+    print(" ".join(f"{name:>{width}}" for name, width in [*columns, ("peak RSS MB", 11)]))
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp:
         root = Path(tmp)
         env = {
