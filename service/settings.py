@@ -47,7 +47,8 @@ class TrainSettings(CommonSettings):
 class ServeSettings(CommonSettings):
     """`iris-serve`: the HTTP server and its limits."""
 
-    host: str = Field("0.0.0.0", description="address to bind")  # noqa: S104 - a container listens on all interfaces
+    # A container must listen on all interfaces; `make serve` and the sandbox pass HOST.
+    host: str = Field("0.0.0.0", description="address to bind")
     port: int = Field(8000, ge=1, le=65535, description="port to listen on")
     api_key: SecretStr | None = Field(
         None, description="when set, prediction and model endpoints require it"
