@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sandbox.api import defaults
 from sandbox.clock import Clock
 from sandbox.controllers.queue import Key, WorkQueue
 from sandbox.events import EventRecorder
+from sandbox.resources import BY_PLURAL
 from sandbox.store import ApiError, Store
 
 log = logging.getLogger(__name__)
@@ -119,6 +121,13 @@ class Controller(ABC):
             if error.code == 404:
                 return None
             raise
+
+    def create(self, resource: str, obj: Obj) -> Obj:
+        """Create through the API server's defaulting, as a real controller's POST would."""
+        kind = BY_PLURAL.get(resource)
+        if kind is not None:
+            defaults.prepare(kind, obj, None, self.store)
+        return self.store.create(resource, obj)
 
     def owned(self, resource: str, owner: Obj) -> list[Obj]:
         """The objects of ``resource`` whose controller reference is ``owner``."""

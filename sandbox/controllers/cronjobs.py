@@ -210,7 +210,7 @@ class CronJobController(Controller):
             "spec": template.get("spec") or {},
         }
         try:
-            created = self.store.create("jobs", job)
+            created = self.create("jobs", job)
         except ApiError as error:
             if error.code == 409:
                 return None  # made on an earlier pass; nothing more to do for this time

@@ -35,7 +35,10 @@ class DeploymentController(Controller):
         spec = deployment.get("spec") or {}
         desired = int(spec.get("replicas", 1))
         owned = self.owned("replicasets", deployment)
-        new = next((rs for rs in owned if _same_template(rs, spec.get("template") or {})), None)
+        template = spec.get("template") or {}
+        collisions = int((deployment.get("status") or {}).get("collisionCount", 0))
+        pod_hash = template_hash(template, collisions)
+        new = next((rs for rs in owned if _same_template(rs, template, pod_hash)), None)
         old = sorted(
             (rs for rs in owned if rs is not new),
             key=lambda rs: rs["metadata"].get("creationTimestamp") or "",
@@ -45,7 +48,7 @@ class DeploymentController(Controller):
         if not spec.get("paused"):
             revision = 1 + max((_revision(rs) for rs in old), default=0)
             if new is None:
-                new = self._create_replicaset(deployment, old, revision, desired, surge)
+                new = self._create_replicaset(deployment, old, pod_hash, revision, desired, surge)
                 if new is None:
                     return 1.0
                 created = True
@@ -72,13 +75,16 @@ class DeploymentController(Controller):
     # ---- replica sets
 
     def _create_replicaset(
-        self, deployment: Obj, old: list[Obj], revision: int, desired: int, surge: int
+        self,
+        deployment: Obj,
+        old: list[Obj],
+        pod_hash: str,
+        revision: int,
+        desired: int,
+        surge: int,
     ) -> Obj | None:
         spec = deployment["spec"]
         template = copy.deepcopy(spec.get("template") or {})
-        pod_hash = template_hash(
-            template, int((deployment.get("status") or {}).get("collisionCount", 0))
-        )
         labels = {**((template.get("metadata") or {}).get("labels") or {}), HASH_LABEL: pod_hash}
         template.setdefault("metadata", {})["labels"] = labels
         selector = copy.deepcopy(spec.get("selector") or {})
@@ -111,7 +117,7 @@ class DeploymentController(Controller):
             },
         }
         try:
-            created = self.store.create("replicasets", rs)
+            created = self.create("replicasets", rs)
         except ApiError as error:
             if error.code == 409:
                 return None  # our list was older than the store; look again
@@ -327,10 +333,12 @@ def template_hash(template: Obj, collisions: int = 0) -> str:
     return "".join(NAME_ALPHABET[ord(c) % len(NAME_ALPHABET)] for c in str(value))
 
 
-def _same_template(rs: Obj, template: Obj) -> bool:
+def _same_template(rs: Obj, template: Obj, pod_hash: str) -> bool:
+    """Whether ``rs`` runs ``template``: by its hash, or equal but for the hash label."""
     rs_template = copy.deepcopy((rs.get("spec") or {}).get("template") or {})
     labels = (rs_template.get("metadata") or {}).get("labels") or {}
-    labels.pop(HASH_LABEL, None)
+    if labels.pop(HASH_LABEL, None) == pod_hash:
+        return True
     return _normal(rs_template) == _normal(template)
 
 

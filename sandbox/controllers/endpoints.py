@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
-from sandbox.controllers.base import Controller, Key, Obj, is_pod_active, is_pod_ready
+from sandbox.controllers.base import (
+    Controller,
+    Key,
+    Obj,
+    is_pod_active,
+    is_pod_ready,
+    owner_reference,
+    random_suffix,
+)
 from sandbox.runtime import NODE_NAME
 from sandbox.selectors import match_labels
 
@@ -55,14 +62,58 @@ class EndpointsController(Controller):
             "subsets": subsets,
         }
         if existing is None:
-            self.store.create("endpoints", wanted)
+            self.create("endpoints", wanted)
         elif existing.get("subsets") != subsets:
 
             def replace(endpoints: Obj) -> None:
                 endpoints["subsets"] = subsets
 
             self.store.mutate("endpoints", namespace, name, replace)
+        self._sync_slices(service, matching)
         return None
+
+    def _sync_slices(self, service: Obj, pods: list[Obj]) -> None:
+        """The EndpointSlices (discovery.k8s.io/v1) that newer clients read instead."""
+        groups = _slice_groups(service, pods) or [{"endpoints": []}]
+        existing = sorted(
+            self.owned("endpointslices", service), key=lambda s: s["metadata"]["name"]
+        )
+        namespace, name = service["metadata"]["namespace"], service["metadata"]["name"]
+        for index, body in enumerate(groups):
+            body = {"addressType": "IPv4", **body}
+            if index < len(existing):
+
+                def replace(obj: Obj, body: Obj = body) -> None:
+                    for key in ("endpoints", "ports"):
+                        obj.pop(key, None)
+                    obj.update(body)
+
+                self.store.mutate(
+                    "endpointslices", namespace, existing[index]["metadata"]["name"], replace
+                )
+                continue
+            labels = {
+                **(service["metadata"].get("labels") or {}),
+                "kubernetes.io/service-name": name,
+                "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
+            }
+            self.create(
+                "endpointslices",
+                {
+                    "apiVersion": "discovery.k8s.io/v1",
+                    "kind": "EndpointSlice",
+                    "metadata": {
+                        "name": f"{name}-{random_suffix()}",
+                        "generateName": f"{name}-",
+                        "namespace": namespace,
+                        "labels": labels,
+                        "ownerReferences": [owner_reference(service)],
+                    },
+                    **body,
+                },
+            )
+        for extra in existing[len(groups) :]:
+            self.store.delete("endpointslices", namespace, extra["metadata"]["name"])
 
 
 def _target_port(port: Obj, pod: Obj) -> int | None:
@@ -76,35 +127,55 @@ def _target_port(port: Obj, pod: Obj) -> int | None:
     return None
 
 
-def _subsets(service: Obj, pods: list[Obj]) -> list[Obj]:
-    """One subset per distinct port set, as the endpoints controller packs them."""
-    groups: dict[tuple[Any, ...], Obj] = {}
+def _pod_ports(service: Obj, pod: Obj) -> list[Obj]:
+    """The service's ports as they land on ``pod`` (named target ports resolved)."""
+    ports = []
+    for port in service["spec"].get("ports") or []:
+        number = _target_port(port, pod)
+        if number is None:
+            continue
+        entry: Obj = {"port": number, "protocol": port.get("protocol", "TCP")}
+        if port.get("name"):
+            entry["name"] = port["name"]
+        ports.append(entry)
+    return ports
+
+
+def _target_ref(pod: Obj) -> Obj:
+    meta = pod["metadata"]
+    return {"kind": "Pod", "namespace": meta["namespace"], "name": meta["name"], "uid": meta["uid"]}
+
+
+def _slice_groups(service: Obj, pods: list[Obj]) -> list[Obj]:
+    """Slice bodies (endpoints + ports), one per distinct port set."""
+    groups: dict[str, Obj] = {}
     for pod in sorted(pods, key=lambda p: p["metadata"]["name"]):
-        ports = []
-        for port in service["spec"].get("ports") or []:
-            number = _target_port(port, pod)
-            if number is None:
-                continue
-            entry: Obj = {"port": number, "protocol": port.get("protocol", "TCP")}
-            if port.get("name"):
-                entry["name"] = port["name"]
-            ports.append(entry)
+        ports = _pod_ports(service, pod)
         if not ports:
             continue
-        key = tuple(sorted((p.get("name", ""), p["port"]) for p in ports))
-        subset = groups.setdefault(key, {"addresses": [], "notReadyAddresses": [], "ports": ports})
-        address = {
-            "ip": "127.0.0.1",
-            "nodeName": NODE_NAME,
-            "targetRef": {
-                "kind": "Pod",
-                "namespace": pod["metadata"]["namespace"],
-                "name": pod["metadata"]["name"],
-                "uid": pod["metadata"]["uid"],
-            },
-        }
+        group = groups.setdefault(repr(ports), {"endpoints": [], "ports": ports})
+        ready = is_pod_ready(pod)
+        group["endpoints"].append(
+            {
+                "addresses": ["127.0.0.1"],
+                "conditions": {"ready": ready, "serving": ready, "terminating": False},
+                "nodeName": NODE_NAME,
+                "targetRef": _target_ref(pod),
+            }
+        )
+    return list(groups.values())
+
+
+def _subsets(service: Obj, pods: list[Obj]) -> list[Obj]:
+    """One subset per distinct port set, as the endpoints controller packs them."""
+    groups: dict[str, Obj] = {}
+    for pod in sorted(pods, key=lambda p: p["metadata"]["name"]):
+        ports = _pod_ports(service, pod)
+        if not ports:
+            continue
+        subset = groups.setdefault(
+            repr(ports), {"addresses": [], "notReadyAddresses": [], "ports": ports}
+        )
+        address = {"ip": "127.0.0.1", "nodeName": NODE_NAME, "targetRef": _target_ref(pod)}
         subset["addresses" if is_pod_ready(pod) else "notReadyAddresses"].append(address)
-    subsets = []
-    for subset in groups.values():
-        subsets.append({k: v for k, v in subset.items() if v})
-    return subsets
+    return [{key: value for key, value in s.items() if value} for s in groups.values()]

@@ -54,7 +54,6 @@ class JobController(Controller):
         job = self.get("jobs", namespace, name)
         if job is None:
             return None
-        job = self._default(job)
         finished, _ = is_finished(job)
         if finished:
             return self._expire(job)
@@ -224,7 +223,7 @@ class JobController(Controller):
         }
         if not annotations:
             del pod["metadata"]["annotations"]
-        created = self.store.create("pods", pod)
+        created = self.create("pods", pod)
         self.event(job, "SuccessfulCreate", f"Created pod: {created['metadata']['name']}")
         return created
 
@@ -238,33 +237,6 @@ class JobController(Controller):
             self.event(job, "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}")
 
     # ---- lifecycle
-
-    def _default(self, job: Obj) -> Obj:
-        """What the API server defaults on create, in case the job came without it."""
-        spec = job.get("spec") or {}
-        uid, name = job["metadata"]["uid"], job["metadata"]["name"]
-        labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
-        if spec.get("selector") and labels.get("batch.kubernetes.io/controller-uid"):
-            return job
-        if spec.get("manualSelector"):
-            return job
-
-        def apply(obj: Obj) -> None:
-            obj_spec = obj.setdefault("spec", {})
-            obj_spec.setdefault(
-                "selector", {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
-            )
-            template_meta = obj_spec.setdefault("template", {}).setdefault("metadata", {})
-            template_meta.setdefault("labels", {}).update(
-                {
-                    "batch.kubernetes.io/controller-uid": uid,
-                    "batch.kubernetes.io/job-name": name,
-                    "controller-uid": uid,
-                    "job-name": name,
-                }
-            )
-
-        return self.store.mutate("jobs", job["metadata"]["namespace"], name, apply)
 
     def _expire(self, job: Obj) -> float | None:
         """ttlSecondsAfterFinished: delete the finished job (and its pods) when it runs out."""

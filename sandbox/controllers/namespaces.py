@@ -17,7 +17,7 @@ class NamespaceController(Controller):
         if (ns.get("status") or {}).get("phase") != "Active":
             self.store.mutate("namespaces", None, name, _active, subresource="status")
         if self.get("serviceaccounts", name, "default") is None:
-            self.store.create(
+            self.create(
                 "serviceaccounts",
                 {
                     "apiVersion": "v1",

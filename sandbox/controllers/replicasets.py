@@ -71,7 +71,7 @@ class ReplicaSetController(Controller):
             "spec": template.get("spec") or {},
             "status": {"phase": "Pending", "qosClass": "BestEffort"},
         }
-        created = self.store.create("pods", pod)
+        created = self.create("pods", pod)
         self.event(rs, "SuccessfulCreate", f"Created pod: {name}")
         return created
 

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from sandbox.api import defaults
 from sandbox.clock import Clock
 from sandbox.controllers import Controllers, start_controllers
+from sandbox.resources import BY_PLURAL
 from sandbox.store import ApiError, Store
 
 Obj = dict[str, Any]
@@ -26,7 +28,9 @@ class Cluster:
     controllers: Controllers
 
     def create(self, resource: str, obj: Obj) -> Obj:
+        """Create as through the API server: with its defaulting."""
         obj.setdefault("metadata", {}).setdefault("namespace", NAMESPACE)
+        defaults.prepare(BY_PLURAL[resource], obj, None, self.store)
         return self.store.create(resource, obj)
 
     def get(self, resource: str, name: str, namespace: str = NAMESPACE) -> Obj | None:

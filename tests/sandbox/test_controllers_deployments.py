@@ -204,3 +204,31 @@ def test_claims_bind_to_a_state_directory(cluster: Cluster) -> None:
     assert pvc["status"]["capacity"] == {"storage": "1Gi"}
     assert pvc["spec"]["volumeName"] == f"pvc-{pvc['metadata']['uid']}"
     assert (cluster.state_dir / "volumes" / NAMESPACE / "models").is_dir()
+
+
+def test_endpoint_slices_follow_readiness(cluster: Cluster) -> None:
+    cluster.create("deployments", deployment("sliced", 1))
+    service = cluster.create(
+        "services",
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "sliced-svc"},
+            "spec": {"selector": {"app": "sliced"}, "ports": [{"port": 80, "targetPort": 8000}]},
+        },
+    )
+
+    def slice_endpoints() -> list[Obj]:
+        slices = cluster.store.list(
+            "endpointslices", NAMESPACE, label_selector="kubernetes.io/service-name=sliced-svc"
+        )[0]
+        return [e for s in slices for e in s.get("endpoints") or []]
+
+    cluster.wait_for(
+        lambda: [e for e in slice_endpoints() if e["conditions"]["ready"]], "a ready endpoint"
+    )
+    (endpoint_slice,) = cluster.store.list("endpointslices", NAMESPACE)[0]
+    assert endpoint_slice["ports"] == [{"port": 8000, "protocol": "TCP"}]
+    assert endpoint_slice["metadata"]["ownerReferences"][0]["uid"] == service["metadata"]["uid"]
+    cluster.store.delete("services", NAMESPACE, "sliced-svc")
+    assert not cluster.store.list("endpointslices", NAMESPACE)[0]
