@@ -370,3 +370,25 @@ def test_missing_kubectl_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> No
         kustomize.render(REPO / "overlays" / "minikube")
     with pytest.raises(ClusterError, match="kubectl not found on PATH"):
         kustomize.CommandRun([["kubectl", "version", "--client"]]).run()
+
+
+def test_proxy_requests_carry_the_kubeconfig_token(kubeconfig: Path) -> None:
+    conn = connect(None, "ml-course", str(kubeconfig))
+    seen: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("Authorization"))
+        return httpx.Response(401, json={"kind": "Status", "code": 401, "message": "Unauthorized"})
+
+    http = httpx.Client(
+        transport=httpx.MockTransport(handler), auth=predict._ClusterAuth(conn.configuration)
+    )
+    api = predict.PredictClient(
+        "http://server/api/v1/namespaces/ml-course/services/iris-api-svc:http/proxy",
+        "proxy",
+        http=http,
+        proxy_path="/api/v1/namespaces/ml-course/services/iris-api-svc:http/proxy",
+    )
+    with pytest.raises(predict.PredictError, match="rejected the kubeconfig's credentials"):
+        api.predict(FEATURES)
+    assert seen == ["Bearer secret-token"]

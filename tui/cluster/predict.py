@@ -17,7 +17,7 @@ import shlex
 import ssl
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -270,6 +270,8 @@ class PredictClient:
     def _http_failure(self, response: httpx.Response) -> str:
         code = response.status_code
         detail = _detail(response)
+        if code == 401 and self._proxy_path and _is_kubernetes_status(response):
+            return "the cluster rejected the kubeconfig's credentials (401): log in again"
         if code == 401:
             if self.api_key:
                 return "the API rejected the API key (401): check IRIS_API_KEY or iris-api-secret"
@@ -319,6 +321,15 @@ def _batch_predictions(data: Mapping[str, Any], latency_ms: float) -> list[Predi
         ]
     except (KeyError, TypeError, ValueError) as exc:
         raise PredictError("the API answered /predict/batch with an unexpected body") from exc
+
+
+def _is_kubernetes_status(response: httpx.Response) -> bool:
+    """Whether the API server itself answered (a Status), not the Iris API behind it."""
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("kind") == "Status"
 
 
 def _detail(response: httpx.Response) -> str:
@@ -398,19 +409,28 @@ def _answers(url: str) -> bool:
     return True
 
 
+class _ClusterAuth(httpx.Auth):
+    """The kubeconfig's credentials on each request, refreshed as the kubernetes client does
+    (exec plugins and cloud tokens expire while the TUI runs)."""
+
+    def __init__(self, configuration: client.Configuration) -> None:
+        self._configuration = configuration
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        configuration = self._configuration
+        if configuration.refresh_api_key_hook is not None:
+            configuration.refresh_api_key_hook(configuration)
+        token = configuration.get_api_key_with_prefix("BearerToken")
+        if token:
+            request.headers["Authorization"] = token
+        elif configuration.username and configuration.password:
+            request.headers["Authorization"] = str(configuration.get_basic_auth_token())
+        yield request
+
+
 def _cluster_http(conn: Connection) -> httpx.Client:
-    """An httpx client that authenticates to the API server as the kubernetes client does."""
+    """An httpx client that talks to the API server as the kubernetes client does."""
     configuration = conn.configuration
-    if configuration.refresh_api_key_hook is not None:
-        configuration.refresh_api_key_hook(configuration)
-    headers = {}
-    token = configuration.get_api_key_with_prefix(
-        "BearerToken"
-    ) or configuration.get_api_key_with_prefix("authorization")
-    if token:
-        headers["Authorization"] = token
-    elif configuration.username and configuration.password:
-        headers["Authorization"] = str(configuration.get_basic_auth_token())
     verify: ssl.SSLContext | bool = True
     if configuration.host.startswith("https"):
         context = ssl.create_default_context(cafile=configuration.ssl_ca_cert or None)
@@ -420,4 +440,4 @@ def _cluster_http(conn: Connection) -> httpx.Client:
         if configuration.cert_file:
             context.load_cert_chain(configuration.cert_file, configuration.key_file or None)
         verify = context
-    return httpx.Client(headers=headers, verify=verify, timeout=REQUEST_TIMEOUT)
+    return httpx.Client(auth=_ClusterAuth(configuration), verify=verify, timeout=REQUEST_TIMEOUT)
