@@ -18,6 +18,7 @@ def volume_dir(state_dir: Path, namespace: str, claim: str) -> Path:
     return state_dir / "volumes" / namespace / claim
 
 
-def pod_dir(state_dir: Path, namespace: str, pod: str) -> Path:
-    """Scratch space of one pod: its emptyDir, configMap and secret volumes."""
-    return state_dir / "pods" / namespace / pod
+def pod_dir(state_dir: Path, namespace: str, pod: str, uid: str) -> Path:
+    """Scratch space of one pod (by uid, as a re-created name is a new pod): its emptyDir,
+    configMap and secret volumes; removed with the pod."""
+    return state_dir / "pods" / namespace / f"{pod}_{uid}"

@@ -75,7 +75,7 @@ def volume_dirs(store: Store, state_dir: Path, pod: Obj) -> dict[str, Path]:
     """Create the local directory of every volume of ``pod``; name -> directory."""
     meta = pod["metadata"]
     namespace, pod_name = meta["namespace"], meta["name"]
-    scratch = paths.pod_dir(state_dir, namespace, pod_name) / "volumes"
+    scratch = paths.pod_dir(state_dir, namespace, pod_name, meta["uid"]) / "volumes"
     dirs: dict[str, Path] = {}
     for volume in pod["spec"].get("volumes") or []:
         name = volume["name"]

@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -389,9 +390,11 @@ class PodWorker:
         self.name: str = meta["name"]
         self.uid: str = meta["uid"]
         self.stopping = threading.Event()
+        self.forget = False
         self.volumes: dict[str, Path] = {}
         self.ports: dict[int, int] = {}
-        self.tmpdir = paths.pod_dir(self.state_dir, self.namespace, self.name) / "tmp"
+        self.scratch = paths.pod_dir(self.state_dir, self.namespace, self.name, self.uid)
+        self.tmpdir = self.scratch / "tmp"
         spec = pod["spec"]
         self.init_containers = [
             ContainerRun(self, c, init=True) for c in spec.get("initContainers") or []
@@ -404,9 +407,18 @@ class PodWorker:
     def start(self) -> None:
         self.thread.start()
 
-    def stop(self) -> None:
-        """Ask the worker to end the pod's processes (it does so in its own thread)."""
+    def stop(self, *, forget: bool = False) -> None:
+        """Ask the worker to end the pod's processes (it does so in its own thread).
+
+        ``forget``: the pod was deleted, so its emptyDir and other scratch dirs go too.
+        """
+        self.forget = forget
         self.stopping.set()
+        if forget and not self.thread.is_alive():
+            self._remove_scratch()
+
+    def _remove_scratch(self) -> None:
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
     def event(
         self, reason: str, message: str, *, type: str = "Normal", container: str = ""
@@ -435,6 +447,8 @@ class PodWorker:
             log.exception("pod %s/%s", self.namespace, self.name)
         finally:
             self._shut_down()
+            if self.forget:
+                self._remove_scratch()
 
     def _wait(self, seconds: float) -> bool:
         """Sleep unless asked to stop; True when stopping."""
@@ -697,7 +711,7 @@ class Kubelet:
         with self._lock:
             worker = self._workers.get((namespace, name))
             if worker and (pod is None or worker.uid != pod["metadata"]["uid"]):
-                worker.stop()
+                worker.stop(forget=True)
                 del self._workers[(namespace, name)]
                 worker = None
             if pod is None or worker is not None:

@@ -264,10 +264,14 @@ def test_deleting_the_namespace_ends_every_process(cluster: Cluster, tmp_path: P
         "the grandchildren",
     )
 
+    scratch = cluster.state_dir / "pods" / NAMESPACE
+    assert len(list(scratch.iterdir())) == 2
+
     cluster.store.delete("namespaces", None, NAMESPACE)
     gone, alive = psutil.wait_procs([*groups, *children], timeout=10)
     assert not alive
     assert len(gone) == 4
+    cluster.wait_for(lambda: not list(scratch.iterdir()), "the pods' scratch dirs to go")
 
 
 def test_stop_leaves_nothing_running(tmp_path: Path) -> None:
