@@ -18,8 +18,14 @@ from typing import Any
 import yaml
 from kubernetes import client
 
-from tui.cluster.connection import REQUEST_TIMEOUT, ClusterError, Connection, call_json, call_raw
-from tui.cluster.connection import cluster_error as _cluster_error
+from tui.cluster.connection import (
+    REQUEST_TIMEOUT,
+    ClusterError,
+    Connection,
+    call_json,
+    call_raw,
+    cluster_error,
+)
 from tui.cluster.streams import iter_lines
 
 TRAINING_JOB = "iris-train-job"
@@ -36,9 +42,10 @@ _JOB_CONTROLLER_LABELS = (
     "batch.kubernetes.io/job-name",
 )
 _JQ_COPY_JOB = (
-    "{apiVersion, kind, metadata: {name: $name, labels: .metadata.labels}, "
-    "spec: (.spec | del(.selector, .manualSelector) | .template.metadata.labels |= "
-    'with_entries(select(.key | test("controller-uid|job-name") | not)))}'
+    'def keep: with_entries(select(.key | test("controller-uid|job-name") | not)); '
+    "{apiVersion, kind, metadata: {name: $name, labels: (.metadata.labels // {} | keep)}, "
+    "spec: (.spec | del(.selector, .manualSelector) "
+    "| .template.metadata.labels |= (. // {} | keep))}"
 )
 
 
@@ -146,7 +153,7 @@ def retrain(conn: Connection, job: str = TRAINING_JOB) -> ActionResult:
         original = call_json(batch.read_namespaced_job, job, conn.namespace)
         created = call_json(batch.create_namespaced_job, conn.namespace, job_copy(original, name))
     except Exception as exc:
-        raise _cluster_error(exc, f"start a training job from job/{job}") from exc
+        raise cluster_error(exc, f"start a training job from job/{job}") from exc
     kubectl = (
         f"{shlex.join(conn.kubectl('get', 'job', job, '-o', 'json'))}"
         f" | jq --arg name {name} {shlex.quote(_JQ_COPY_JOB)}"
@@ -163,7 +170,7 @@ def run_batch_now(conn: Connection, cronjob: str = BATCH_CRONJOB) -> ActionResul
         source = call_json(batch.read_namespaced_cron_job, cronjob, conn.namespace)
         call_json(batch.create_namespaced_job, conn.namespace, job_from_cronjob(source, name))
     except Exception as exc:
-        raise _cluster_error(exc, f"create a job from cronjob/{cronjob}") from exc
+        raise cluster_error(exc, f"create a job from cronjob/{cronjob}") from exc
     kubectl = shlex.join(conn.kubectl("create", "job", f"--from=cronjob/{cronjob}", name))
     return ActionResult(kubectl, f"started batch job {name}", name)
 
@@ -178,7 +185,7 @@ def _merge_patch(conn: Connection, kind: str, name: str, patch: dict[str, Any], 
             _content_type="application/merge-patch+json",
         )
     except Exception as exc:
-        raise _cluster_error(exc, doing) from exc
+        raise cluster_error(exc, doing) from exc
 
 
 def set_suspended(conn: Connection, cronjob: str, suspended: bool) -> ActionResult:
@@ -219,7 +226,7 @@ def scale(conn: Connection, deployment: str, replicas: int) -> ActionResult:
             _content_type="application/merge-patch+json",
         )
     except Exception as exc:
-        raise _cluster_error(exc, f"scale deployment/{deployment}") from exc
+        raise cluster_error(exc, f"scale deployment/{deployment}") from exc
     kubectl = shlex.join(
         conn.kubectl("scale", f"deployment/{deployment}", f"--replicas={replicas}")
     )
@@ -237,7 +244,7 @@ def delete(conn: Connection, kind: str, name: str) -> ActionResult:
             propagation_policy="Background",
         )
     except Exception as exc:
-        raise _cluster_error(exc, f"delete {spec.kubectl}/{name}") from exc
+        raise cluster_error(exc, f"delete {spec.kubectl}/{name}") from exc
     kubectl = shlex.join(conn.kubectl("delete", spec.kubectl, name))
     return ActionResult(kubectl, f"{spec.kubectl}/{name} deleted", name)
 
@@ -248,7 +255,7 @@ def describe_yaml(conn: Connection, kind: str, name: str) -> ActionResult:
     try:
         obj = call_json(_method(conn, kind, "read"), name, conn.namespace)
     except Exception as exc:
-        raise _cluster_error(exc, f"read {spec.kubectl}/{name}") from exc
+        raise cluster_error(exc, f"read {spec.kubectl}/{name}") from exc
     obj.get("metadata", {}).pop("managedFields", None)
     kubectl = shlex.join(conn.kubectl("get", spec.kubectl, name, "-o", "yaml"))
     text = yaml.safe_dump(obj, sort_keys=False, default_flow_style=False)
@@ -301,7 +308,7 @@ def wait_for_job(
         except ClusterError:
             raise
         except Exception as exc:
-            raise _cluster_error(exc, f"watch job/{name}") from exc
+            raise cluster_error(exc, f"watch job/{name}") from exc
         try:
             for line in iter_lines(response):
                 if stop.is_set():
