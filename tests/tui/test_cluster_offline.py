@@ -109,6 +109,10 @@ def test_list_overlays_finds_every_overlay_folder(tmp_path: Path) -> None:
     assert "minikube" in names
     assert all(kustomize.is_overlay(p) for p in found[:-1])
     assert found[-1] == tmp_path
+    again = kustomize.list_overlays(
+        REPO, extra=[REPO / "overlays" / ".." / "overlays" / "minikube"]
+    )
+    assert again == found[:-1]
 
 
 def test_render_and_split_minikube_overlay() -> None:

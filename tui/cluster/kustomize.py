@@ -35,7 +35,8 @@ def list_overlays(repo_root: Path, extra: Sequence[Path] = ()) -> list[Path]:
         if folder.is_dir()
         else []
     )
-    return found + [p for p in extra if p not in found]
+    known = {p.resolve() for p in found}
+    return found + [p for p in extra if p.resolve() not in known]
 
 
 def _kubectl() -> str:
@@ -127,12 +128,18 @@ class CommandRun:
             except OSError as exc:
                 raise ClusterError(f"cannot run kubectl: {exc}") from exc
             self._process = process
-            assert process.stdout is not None
-            with process.stdout:
-                for line in process.stdout:
-                    yield line.rstrip("\n")
-            self.returncode = process.wait()
-            self._process = None
+            try:
+                assert process.stdout is not None
+                with process.stdout:
+                    for line in process.stdout:
+                        yield line.rstrip("\n")
+                self.returncode = process.wait()
+            finally:
+                # The reader stopped early (or failed): do not leave kubectl running.
+                if process.poll() is None:
+                    process.terminate()
+                    process.wait()
+                self._process = None
             if self.returncode not in self.ok_codes:
                 break
         if self._cancelled.is_set() and self.returncode is None:
