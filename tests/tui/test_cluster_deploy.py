@@ -82,7 +82,7 @@ def test_diff_apply_retrain_reapply_after_image_change_and_delete(
     # The training Job's template is immutable: a plain apply of a new image fails…
     newer_overlay = image_overlay(tmp_path / "newer", "0.2.0-dev")
     plain = sandbox.kubectl("apply", "--server-side", "-k", str(newer_overlay), check=False)
-    assert plain.returncode != 0 and "iris-train-job\" is invalid" in plain.stderr
+    assert plain.returncode != 0 and 'iris-train-job" is invalid' in plain.stderr
     # …and the TUI's apply, which deletes the completed Job first, works.
     changed = kustomize.apply(conn, newer_overlay)
     output = changed.run()
