@@ -142,6 +142,23 @@ class ContainerRun:
 
     # ---- lifecycle
 
+    def resume(self, status: Obj) -> None:
+        """Carry on from a run the sandbox lost when it stopped, as a rebooted node does."""
+        if "containerID" not in status:
+            return
+        self.restart_count = int(status.get("restartCount", 0)) + 1
+        self.restart_count_at_reset = self.restart_count
+        ended = format_time()
+        self.last_state = {
+            "terminated": {
+                "exitCode": 255,
+                "reason": "Unknown",
+                "startedAt": (status.get("state") or {}).get("running", {}).get("startedAt", ended),
+                "finishedAt": ended,
+                "containerID": status["containerID"],
+            }
+        }
+
     def step(self, now: float) -> None:
         if self.done or self.worker.stopping.is_set():
             return
@@ -400,6 +417,10 @@ class PodWorker:
             ContainerRun(self, c, init=True) for c in spec.get("initContainers") or []
         ]
         self.containers = [ContainerRun(self, c) for c in spec.get("containers") or []]
+        previous = {s["name"]: s for s in (pod.get("status") or {}).get("containerStatuses") or []}
+        for container in self.containers:
+            if container.name in previous:
+                container.resume(previous[container.name])
         self._conditions: dict[str, tuple[str, str]] = {}
         self._start_time = ""
         self.thread = threading.Thread(target=self._run, name=f"pod-{self.name}", daemon=True)
