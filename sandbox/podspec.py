@@ -133,8 +133,8 @@ def mounts(container: Obj, dirs: dict[str, Path]) -> list[Mount]:
             continue
         if mount.get("subPath"):
             local = local / mount["subPath"]
-            if not local.exists() and "." not in local.name:
-                local.mkdir(parents=True, exist_ok=True)
+            if not local.exists():  # the kubelet creates a missing subPath as a directory
+                local.mkdir(parents=True)
         result.append(Mount(mount["mountPath"].rstrip("/") or "/", local))
     return sorted(result, key=lambda m: len(m.mount_path), reverse=True)
 

@@ -188,8 +188,9 @@ class ContainerRun:
             worker.event("Failed", f"Error: {error}", type="Warning", container=self.name)
             self.start_at = now + 1.0
             return
-        cwd = podspec.local_path(self.spec.get("workingDir") or "/tmp", mounts)
-        if not Path(cwd).is_dir():
+        # the image's working directory is not there: its files are the project's own
+        cwd = podspec.local_path(self.spec.get("workingDir") or "", mounts)
+        if not cwd or not Path(cwd).is_dir():
             cwd = str(worker.tmpdir)
         image = self.spec.get("image", "")
         worker.event(
