@@ -156,6 +156,7 @@ class JobController(Controller):
             failed=failed,
             ready=sum(1 for pod in active if is_pod_ready(pod)),
             conditions=conditions,
+            terminating=0,  # pods are deleted at once in the sandbox
             uncountedTerminatedPods={},
         )
         for key in ("active", "succeeded", "failed"):
