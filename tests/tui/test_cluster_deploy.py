@@ -4,6 +4,7 @@ API server's service proxy — all against the sandbox."""
 from __future__ import annotations
 
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -128,6 +129,9 @@ def test_predict_through_the_service_proxy(stack_conn: Connection) -> None:
 
 
 def test_api_url_route_is_used_as_given(stack_conn: Connection) -> None:
-    api = PredictClient.for_cluster(stack_conn, api_url="http://127.0.0.1:1")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    api = PredictClient.for_cluster(stack_conn, api_url=f"http://127.0.0.1:{port}")
     with pytest.raises(PredictError, match="cannot reach the API at --api-url"):
         api.predict(SETOSA)
