@@ -14,6 +14,12 @@ connection.py
     check_reachable(conn) -> str        server version; ClusterError when unreachable, 401, 403
     kubectl_available() -> bool
     cluster_error(exc, doing) -> ClusterError    "cannot <doing>: …" / "no permission to …"
+    call_json(api_method, *args, **kw) -> dict   a generated API call, answer as plain JSON
+    call_raw(api_method, *args, **kw) -> urllib3 response (streams: watches, logs)
+
+streams.py (internal)
+    iter_lines(response); StreamSlot: the open stream of a reader thread, so that another
+    thread can shut its socket down and stop it at once
 
 watch.py
     KINDS = ("deployments", "pods", "jobs", "cronjobs", "services", "persistentvolumeclaims",
@@ -60,7 +66,7 @@ actions.py — each returns ActionResult(kubectl: str, message: str, name: str|N
     set_suspended(conn, cronjob, suspended: bool)
     rollout_restart(conn, deployment="iris-api")   template annotation restartedAt
     scale(conn, deployment, replicas: int)         via the scale subresource
-    delete(conn, kind, name)                       kind as in KINDS (plural), background cascade
+    delete(conn, kind, name)       kind: a watch KIND (plural) or "configmaps"; background cascade
     describe_yaml(conn, kind, name)                YAML in .output, managedFields dropped
     wait_for_job(conn, name, *, timeout=600, stop=None) -> "Complete" | "Failed"
     job_copy(job, name), job_from_cronjob(cronjob, name)   the pure object builders
