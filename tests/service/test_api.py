@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from service.api import create_app
+from service.atomic_files import write_text_atomic
 from service.model_store import ModelStore
 from tests.service.api_fixtures import (
     FLOWER,
@@ -78,17 +80,24 @@ def test_not_ready_without_a_model_then_ready_once_one_is_published(store):
         assert client.post("/predict", json=FLOWER).status_code == 200
 
 
-def test_a_new_version_is_swapped_in_and_a_broken_one_refused(store, published):
+def test_a_new_version_is_swapped_in_and_a_broken_one_refused(store, published, tmp_path):
     with client_for(store.root) as client:
         newer = publish(store, c=0.5)
         wait_for(lambda: client.get("/model").json()["version"] == newer, what="reload")
         assert client.post("/predict", json=FLOWER).json()["model_version"] == newer
 
-        # A version whose model file does not match its checksum is refused.
-        broken = publish(store, c=2.0)
-        model_file = store.root / "versions" / broken / "model.joblib"
+        # A version whose model file does not match its checksum is refused. It is broken
+        # elsewhere and then made current, so the server never sees it intact.
+        elsewhere = ModelStore(tmp_path / "elsewhere")
+        broken = publish(elsewhere, c=2.0)
+        model_file = elsewhere.root / "versions" / broken / "model.joblib"
         model_file.write_bytes(model_file.read_bytes()[:-10])
-        wait_for(lambda: "iris_model_reload_failures_total 1.0" in client.get("/metrics").text)
+        shutil.copytree(elsewhere.root / "versions" / broken, store.root / "versions" / broken)
+        write_text_atomic(store.root / "current", broken + "\n")
+        wait_for(
+            lambda: "iris_model_reload_failures_total 1.0" in client.get("/metrics").text,
+            what="the broken version refused",
+        )
         assert client.post("/predict", json=FLOWER).json()["model_version"] == newer
         assert client.get("/readyz").status_code == 200
         metrics = client.get("/metrics").text
