@@ -9,12 +9,14 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from kubernetes import client
 
 from sandbox.testing import SandboxProcess
-from tui.cluster import actions, kustomize
+from tui.cluster import actions, kustomize, rows
 from tui.cluster.connection import Connection, call_json, connect
 from tui.cluster.predict import PredictClient, PredictError
+from tui.cluster.watch import KINDS, ResourceWatcher, WatchEvent
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -135,3 +137,36 @@ def test_api_url_route_is_used_as_given(stack_conn: Connection) -> None:
     api = PredictClient.for_cluster(stack_conn, api_url=f"http://127.0.0.1:{port}")
     with pytest.raises(PredictError, match="cannot reach the API at --api-url"):
         api.predict(SETOSA)
+
+
+def test_rows_of_the_deployed_stack(stack_conn: Connection) -> None:
+    """Every object of the running stack makes a row; the key ones read as kubectl shows them."""
+    tables: dict[str, dict[str, tuple[str, ...]]] = {}
+    for kind in KINDS:
+        recorder: list[WatchEvent] = []
+        watcher = ResourceWatcher(stack_conn, kind, recorder.append, lambda *_: None)
+        watcher.start()
+        try:
+            deadline = time.monotonic() + 10
+            while not recorder and time.monotonic() < deadline:
+                time.sleep(0.02)
+        finally:
+            watcher.stop()
+        assert recorder and recorder[0].type == "RESYNC", kind
+        table = {}
+        for obj in recorder[0].items or []:
+            cells = rows.row(kind, obj)
+            assert len(cells) == len(rows.COLUMNS[kind])
+            table[obj["metadata"]["name"]] = cells
+        tables[kind] = table
+    assert tables["deployments"]["iris-api"][1:4] == ("2/2", "2", "2")
+    assert tables["jobs"]["iris-train-job"][1:3] == ("Complete", "1/1")
+    assert tables["services"]["iris-api-svc"][1] == "NodePort"
+    assert tables["services"]["iris-api-svc"][4] == "80:30080/TCP"
+    assert tables["persistentvolumeclaims"]["ml-model-pvc"][1] == "Bound"
+    schedule = yaml.safe_load(
+        dict(kustomize.split_documents(kustomize.render(MINIKUBE)))["CronJob/iris-batch-predict"]
+    )["spec"]["schedule"]
+    assert tables["cronjobs"]["iris-batch-predict"][1:3] == (schedule, "False")
+    api_pods = [cells for name, cells in tables["pods"].items() if name.startswith("iris-api-")]
+    assert len(api_pods) == 2 and all(c[1:3] == ("1/1", "Running") for c in api_pods)
