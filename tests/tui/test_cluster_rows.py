@@ -143,7 +143,19 @@ def test_suspended_and_pending_jobs() -> None:
         "status": {"conditions": [{"type": "Suspended", "status": "True"}]},
     }
     assert rows.job_status(suspended) == "Suspended"
-    assert rows.job_status({"metadata": {}, "spec": {}, "status": {}}) == "Pending"
+    assert rows.job_status({"metadata": {}, "spec": {}, "status": {}}) == "Running"
+    finishing = {
+        "metadata": {},
+        "status": {
+            "conditions": [
+                {"type": "SuccessCriteriaMet", "status": "True"},
+                {"type": "Complete", "status": "False"},
+            ]
+        },
+    }
+    assert rows.job_status(finishing) == "SuccessCriteriaMet"
+    deleted = {"metadata": {"deletionTimestamp": ago(seconds=1)}, "status": {}}
+    assert rows.job_status(deleted) == "Terminating"
 
 
 def test_cronjob_row() -> None:

@@ -226,7 +226,7 @@ def test_warning_events_only(
 
 
 def collect(
-    stream: LogStream, until: Callable[[list[LogItem]], bool], timeout: float = 30
+    stream: LogStream, until: Callable[[list[LogItem]], bool], timeout: float = 60
 ) -> list[LogItem]:
     """Iterate ``stream`` in a thread until ``until(items)``; then stop it."""
     items: list[LogItem] = []

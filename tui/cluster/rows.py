@@ -167,18 +167,21 @@ def pod_restarts(pod: Obj, now: datetime) -> str:
 
 
 def job_status(job: Obj) -> str:
-    """The STATUS column of ``kubectl get jobs`` (Complete, Failed, Suspended, Running …)."""
-    meta = job.get("metadata") or {}
-    status = job.get("status") or {}
+    """The STATUS column of ``kubectl get jobs``, checked in kubectl's order."""
     conditions = {
-        c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"
+        c.get("type")
+        for c in (job.get("status") or {}).get("conditions") or []
+        if c.get("status") == "True"
     }
-    if meta.get("deletionTimestamp"):
-        return "Terminating"
-    for condition in ("Failed", "Complete", "FailureTarget", "SuccessCriteriaMet", "Suspended"):
+    for condition in ("Complete", "Failed"):
         if condition in conditions:
             return condition
-    return "Running" if status.get("startTime") or status.get("active") else "Pending"
+    if (job.get("metadata") or {}).get("deletionTimestamp"):
+        return "Terminating"
+    for condition in ("Suspended", "FailureTarget", "SuccessCriteriaMet"):
+        if condition in conditions:
+            return condition
+    return "Running"
 
 
 def jobs_of_cronjob(items: Iterable[Obj], cronjob_uid: str) -> list[Obj]:
