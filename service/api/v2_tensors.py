@@ -108,14 +108,11 @@ def encode_outputs(
         else:
             output["data"] = array.reshape(-1).tolist()
         outputs.append(output)
-    header = orjson.dumps(
-        {
-            "model_name": MODEL_NAME,
-            "model_version": model_version,
-            "id": request.id,
-            "outputs": outputs,
-        }
-    )
+    response: dict[str, Any] = {"model_name": MODEL_NAME, "model_version": model_version}
+    if request.id is not None:
+        response["id"] = request.id
+    response["outputs"] = outputs
+    header = orjson.dumps(response)
     if not blobs:
         return EncodedResponse(header, None)
     return EncodedResponse(header + b"".join(blobs), len(header))
