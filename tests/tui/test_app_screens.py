@@ -57,7 +57,7 @@ async def test_watch_events_update_rows_in_place() -> None:
         assert session.on_event is not None
         session.on_event(WatchEvent("pods", "MODIFIED", obj=crashed))
         await pilot.pause()
-        assert table.get_cell("uid-iris-api-7d9f8-fghij", "STATUS") == "Running"
+        assert str(table.get_cell("uid-iris-api-7d9f8-fghij", "STATUS")) == "Running"
         assert table.row_count == 4
         assert table.cursor_row == selected_before
 

@@ -11,13 +11,20 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import DataTable, Input, Static
 
 Obj = dict[str, Any]
+# More rows than this leaving at once (a re-list after a long disconnect) lay the table out
+# afresh instead of removing rows one by one.
+REBUILD_AFTER = 50
+# Seconds of no typing before the filter is applied.
+FILTER_DELAY = 0.25
 RowFn = Callable[[Obj], tuple[str, ...]]
 
 
@@ -27,6 +34,12 @@ class Scope:
 
     label: str
     keep: Callable[[Obj], bool]
+
+
+def cells(row: tuple[str, ...]) -> list[Text]:
+    """Cells as Text: object names and event messages are not Rich markup (a "[" in an event
+    message must show as is), and DataTable measures Text without parsing it."""
+    return [Text(value) for value in row]
 
 
 def object_key(obj: Obj) -> str:
@@ -67,6 +80,7 @@ class ResourceTable(Vertical):
         self._shown: dict[str, tuple[str, ...]] = {}
         self.filter_text = ""
         self.scope: Scope | None = None
+        self._filter_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="scope")
@@ -105,10 +119,14 @@ class ResourceTable(Vertical):
         for event in events:
             if event.type == "RESYNC":
                 fresh = {object_key(o): o for o in event.items or []}
-                for key in list(self.objects):
-                    if key not in fresh:
-                        del self.objects[key]
-                        self._hide(key)
+                gone = [key for key in self.objects if key not in fresh]
+                if len(gone) > REBUILD_AFTER:
+                    self.objects = fresh
+                    self._reconcile()
+                    continue
+                for key in gone:
+                    del self.objects[key]
+                    self._hide(key)
                 for key, obj in fresh.items():
                     self.objects[key] = obj
                     added |= self._show(key, obj)
@@ -132,8 +150,13 @@ class ResourceTable(Vertical):
     # -- filter and scope ---------------------------------------------------------------------
 
     def set_filter(self, text: str) -> None:
-        self.filter_text = text.strip().lower()
-        self._reconcile()
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+            self._filter_timer = None
+        text = text.strip().lower()
+        if text != self.filter_text:
+            self.filter_text = text
+            self._reconcile()
 
     def set_scope(self, scope: Scope | None) -> None:
         self.scope = scope
@@ -158,11 +181,17 @@ class ResourceTable(Vertical):
         self.focus_table()
 
     def on_input_changed(self, event: Input.Changed) -> None:
+        # Re-laying out a thousand rows per keystroke would make typing lag: wait for a
+        # pause in the typing (Enter applies at once).
         event.stop()
-        self.set_filter(event.value)
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        value = event.value
+        self._filter_timer = self.set_timer(FILTER_DELAY, lambda: self.set_filter(value))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        self.set_filter(event.value)
         if not event.value:
             event.input.remove_class("-active")
         self.focus_table()
@@ -183,13 +212,15 @@ class ResourceTable(Vertical):
         table = self.table
         old = self._shown.get(key)
         if old is None:
-            table.add_row(*row, key=key)
+            table.add_row(*cells(row), key=key)
             self._shown[key] = row
             return True
         if old != row:
             for column, before, after in zip(self.columns, old, row, strict=False):
                 if before != after:
-                    table.update_cell(key, column, after, update_width=len(after) > len(before))
+                    table.update_cell(
+                        key, column, Text(after), update_width=len(after) > len(before)
+                    )
             self._shown[key] = row
         return False
 
@@ -198,11 +229,27 @@ class ResourceTable(Vertical):
             self.table.remove_row(key)
 
     def _reconcile(self) -> None:
-        added = False
+        """Lay the rows out afresh after the filter or scope changed.
+
+        Many rows come and go at once then, and DataTable.remove_row is linear in the number
+        of rows, so clearing and adding the wanted rows is much cheaper than row-by-row.
+        """
+        table = self.table
+        selected = self.selected()
+        wanted: list[tuple[str, tuple[str, ...]]] = []
         for key, obj in self.objects.items():
-            added |= self._show(key, obj)
-        if added:
-            self._sort()
+            row = self._row_fn(obj)
+            if self._wanted(obj, row):
+                wanted.append((key, row))
+        if "NAME" in self.columns:
+            wanted.sort(key=lambda item: item[1][0])
+        table.clear()
+        self._shown = {}
+        for key, row in wanted:
+            table.add_row(*cells(row), key=key)
+            self._shown[key] = row
+        if selected is not None and object_key(selected) in self._shown:
+            table.move_cursor(row=table.get_row_index(object_key(selected)), animate=False)
         self.post_message(self.Changed(self))
 
     def _sort(self) -> None:
@@ -212,7 +259,7 @@ class ResourceTable(Vertical):
             return
         table = self.table
         selected = self.selected()
-        table.sort("NAME")
+        table.sort("NAME", key=lambda name: name.plain)
         if selected is not None:
             key = object_key(selected)
             if key in self._shown:
