@@ -78,10 +78,14 @@ def test_infer_returns_only_the_requested_outputs(client):
     tensor = triton.InferInput("features", [2, 4], "FP64")
     tensor.set_data_from_numpy(flowers(2, seed=1), binary_data=False)
     result = client.infer(
-        "iris", [tensor], outputs=[triton.InferRequestedOutput("label", binary_data=False)]
+        "iris",
+        [tensor],
+        outputs=[triton.InferRequestedOutput("label", binary_data=False)],
+        request_id="req-7",
     )
     assert result.as_numpy("label").shape == (2,)
     assert result.as_numpy("probabilities") is None
+    assert result.get_response()["id"] == "req-7"
 
 
 @pytest.mark.parametrize(
