@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from rich.text import Text
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
@@ -54,7 +55,7 @@ async def wait_until(pilot: Pilot[None], check: Callable[[], object], timeout: f
 
 
 def names(app: IrisApp, kind: str) -> list[str]:
-    table: DataTable[str] = app.dashboard.table(kind).table
+    table: DataTable[Text] = app.dashboard.table(kind).table
     return [str(name) for name in table.get_column("NAME")]
 
 

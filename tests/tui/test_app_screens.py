@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+from rich.text import Text
 from textual.widgets import DataTable, Input, Log, RichLog, Static
 
 from tests.tui.fakes import FakeSession, frozen_clock, objects
@@ -27,7 +28,7 @@ def make_app(session: FakeSession | None = None) -> IrisApp:
     return IrisApp(session or FakeSession(), clock=frozen_clock, refresh_ages=False)
 
 
-def cell_texts(table: DataTable[str], column: str) -> list[str]:
+def cell_texts(table: DataTable[Text], column: str) -> list[str]:
     return [str(value) for value in table.get_column(column)]
 
 

@@ -85,13 +85,13 @@ class ResourceTable(Vertical):
     def compose(self) -> ComposeResult:
         yield Static("", classes="scope")
         yield Input(placeholder="filter: any text in the row (Enter keeps it, Esc clears)")
-        table: DataTable[str] = DataTable(cursor_type="row", zebra_stripes=True)
+        table: DataTable[Text] = DataTable(cursor_type="row", zebra_stripes=True)
         for label in self.columns:
             table.add_column(label, key=label)
         yield table
 
     @property
-    def table(self) -> DataTable[str]:
+    def table(self) -> DataTable[Text]:
         return self.query_one(DataTable)
 
     @property
