@@ -18,6 +18,7 @@ from tui.screens.describe import DescribeScreen
 from tui.screens.help import HelpScreen
 from tui.screens.logs import LogsScreen
 from tui.screens.predict import PredictScreen
+from tui.session import ClusterSession, Options
 from tui.status import LinkState
 from tui.widgets.probability_bars import ProbabilityBars
 
@@ -279,3 +280,27 @@ async def test_deploy_renders_diffs_and_applies_after_confirmation() -> None:
         assert screen.query_one("#output", Log).lines[-1] == "exit status 1"
         await pilot.press("escape")
         assert app.current_mode == "watch"
+
+
+async def test_the_command_palette_runs_actions_by_name() -> None:
+    session = FakeSession()
+    app = make_app(session)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("ctrl+p", *"Batch now")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert session.actions == ["batch"]
+
+
+async def test_a_missing_kubeconfig_is_a_message_not_a_traceback(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-kubeconfig"
+    app = IrisApp(ClusterSession(Options(kubeconfig=str(missing))), refresh_ages=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.status.state is LinkState.FAILED
+        problem = str(app.dashboard.query_one("#problem", Static).render())
+        assert f"no kubeconfig found at {missing}" in problem
