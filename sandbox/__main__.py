@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import socket
 import sys
+import threading
+import time
 from pathlib import Path
 
 import uvicorn
@@ -56,6 +59,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--no-pods", action="store_true", help="never start pod processes; pods stay Pending"
     )
+    parser.add_argument(
+        "--exit-with-parent",
+        action="store_true",
+        help="stop when the process that started this one ends (for tests)",
+    )
     args = parser.parse_args(argv)
     if args.clock_speed <= 0:
         parser.error("--clock-speed must be positive")
@@ -96,6 +104,18 @@ def banner(url: str, state: Path, kubeconfig: Path, run_pods: bool) -> str:
     )
 
 
+def stop_when_orphaned() -> None:
+    """SIGTERM ourselves (a clean stop) once our parent is gone, e.g. a killed test run."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -118,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     # uvicorn re-raises the SIGTERM it caught once it has shut down; with the default handler
     # that would kill this process before the `finally` below stops the pods' processes.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    if args.exit_with_parent:
+        stop_when_orphaned()
     store = Store(state)
     bootstrap(store)
     controllers = start_controllers(

@@ -109,7 +109,6 @@ def _write_options(request: Request) -> WriteOptions:
     return WriteOptions(
         dry_run=request.query_params.get("dryRun") == "All",
         field_manager=request.query_params.get("fieldManager", ""),
-        force=_flag(request, "force"),
     )
 
 

@@ -53,6 +53,7 @@ class SandboxProcess:
             str(self.port),
             "--clock-speed",
             str(self.clock_speed),
+            "--exit-with-parent",
         ]
         if not self.run_pods:
             command.append("--no-pods")

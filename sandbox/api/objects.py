@@ -39,9 +39,11 @@ NAMESPACE_CLEANUP_DELAY = 1.0
 
 @dataclass
 class WriteOptions:
+    """The query parameters of a write.  Server-side apply never reports conflicts here, so
+    ``force`` needs no option: ``--force-conflicts`` works by being harmless."""
+
     dry_run: bool = False
     field_manager: str = ""
-    force: bool = False
 
 
 def decode_body(body: bytes, content_type: str = "application/json") -> Any:
