@@ -362,3 +362,7 @@ def test_service_proxy_forwards_to_a_ready_pod(api: client.ApiClient, namespace:
     )
     assert answer.status == 200
     assert answer.data.startswith(b"echo /hello")
+    direct = core.connect_get_namespaced_pod_proxy_with_path(
+        "echo:8080", namespace, "direct", path2="direct", _preload_content=False
+    )
+    assert direct.data.startswith(b"echo /direct")
