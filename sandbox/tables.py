@@ -171,6 +171,30 @@ def _ready_of(replicas_key: str) -> Callable[[Obj], str]:
     return lambda obj: f"{_status(obj).get(replicas_key) or 0}/{_spec(obj).get('replicas', 1)}"
 
 
+def _pod_template(obj: Obj) -> Obj:
+    spec = _spec(obj)
+    if "jobTemplate" in spec:
+        spec = (spec["jobTemplate"] or {}).get("spec") or {}
+    return ((spec.get("template") or {}).get("spec")) or {}
+
+
+def _containers(obj: Obj) -> str:
+    return ",".join(str(c.get("name", "")) for c in _pod_template(obj).get("containers") or [])
+
+
+def _images(obj: Obj) -> str:
+    return ",".join(str(c.get("image", "")) for c in _pod_template(obj).get("containers") or [])
+
+
+# The extra columns of `kubectl get -o wide` for workloads.
+_WIDE_WORKLOAD: list[Column] = [
+    ("Containers", "string", _containers),
+    ("Images", "string", _images),
+    ("Selector", "string", lambda o: _selector_text(_spec(o).get("selector"))),
+]
+_WIDE = {"IP", "Node", "Nominated Node", "Readiness Gates", "Containers", "Images", "Selector"}
+
+
 def _keys(field: str) -> Callable[[Obj], int]:
     return lambda obj: len(obj.get(field) or {})
 
@@ -183,18 +207,22 @@ COLUMNS: dict[str, list[Column]] = {
         ("Age", "string", age),
         ("IP", "string", lambda o: _status(o).get("podIP") or "<none>"),
         ("Node", "string", lambda o: _spec(o).get("nodeName") or "<none>"),
+        ("Nominated Node", "string", lambda o: _status(o).get("nominatedNodeName") or "<none>"),
+        ("Readiness Gates", "string", lambda o: "<none>"),
     ],
     "deployments": [
         ("Ready", "string", _ready_of("readyReplicas")),
         ("Up-to-date", "integer", lambda o: _status(o).get("updatedReplicas") or 0),
         ("Available", "integer", lambda o: _status(o).get("availableReplicas") or 0),
         ("Age", "string", age),
+        *_WIDE_WORKLOAD,
     ],
     "replicasets": [
         ("Desired", "integer", lambda o: _spec(o).get("replicas", 1)),
         ("Current", "integer", lambda o: _status(o).get("replicas") or 0),
         ("Ready", "integer", lambda o: _status(o).get("readyReplicas") or 0),
         ("Age", "string", age),
+        *_WIDE_WORKLOAD,
     ],
     "jobs": [
         ("Status", "string", _job_status),
@@ -205,6 +233,7 @@ COLUMNS: dict[str, list[Column]] = {
         ),
         ("Duration", "string", _job_duration),
         ("Age", "string", age),
+        *_WIDE_WORKLOAD,
     ],
     "cronjobs": [
         ("Schedule", "string", lambda o: _spec(o).get("schedule", "")),
@@ -228,6 +257,14 @@ COLUMNS: dict[str, list[Column]] = {
         ("External-IP", "string", _external_ip),
         ("Port(s)", "string", _service_ports),
         ("Age", "string", age),
+        (
+            "Selector",
+            "string",
+            lambda o: (
+                ",".join(f"{k}={v}" for k, v in (_spec(o).get("selector") or {}).items())
+                or "<none>"
+            ),
+        ),
     ],
     "endpoints": [
         (
@@ -353,7 +390,7 @@ def table(resource: str, objects: list[Obj], resource_version: int | str) -> Obj
             "type": kind,
             "format": "",
             "description": "",
-            "priority": 1 if name in ("IP", "Node") else 0,
+            "priority": 1 if name in _WIDE else 0,
         }
         for name, kind, _ in columns
     ]
