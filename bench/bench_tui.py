@@ -3,10 +3,12 @@
 The sandbox runs with --no-pods (the pods stay objects, no processes). The app talks to it
 through a counting proxy, so the requests it makes while idle can be counted. Measured:
 
-- first full render: from starting the app to every pod and job in its tables;
-- 1,000 pod status changes: from the first PATCH to every row showing the new status, and
-  the time the UI thread spent applying them (ResourceTable.apply);
-- key response with 1,000 rows: cursor down, switching tabs, typing in the filter;
+- first full render: from starting the app to the frame with every pod and job;
+- 1,000 pod status changes: 1,000 MODIFIED events handed to the app as its pod watcher does,
+  to the frame showing them all (and the UI thread's time in ResourceTable.apply); then, for
+  scale, the same through the sandbox (1,000 PATCHes, the watch carrying them);
+- key response with 1,000 rows: key event to the next frame, for cursor down, switching
+  tabs and typing in the filter (and when the filtered rows show);
 - memory (RSS of this process, which runs the app);
 - list requests (and all requests) during an idle window (default 60 s, --idle to shorten).
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import subprocess
 import sys
@@ -500,6 +503,11 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             cluster.stop()
 
+    load = os.getloadavg()[0]
+    print(
+        f"\nmachine: {os.cpu_count()} cores, 1-minute load average {load:.1f} "
+        "(timings grow with it; the sandbox and the app share the cores)"
+    )
     width = max(len(name) for name, _, _ in results)
     value_width = max(len(value) for _, value, _ in results)
     print(f"\n{'measure'.ljust(width)}  {'result'.ljust(value_width)}  goal")

@@ -96,7 +96,11 @@ class IrisApp(App[None]):
         self.action_reconnect()
 
     def on_unmount(self) -> None:
-        self._stop_watch()
+        # Leaving: stop the watch threads now (interrupting their reads is quick) rather than
+        # in a worker that would be cancelled with the app.
+        if self._watch is not None:
+            self._watch.stop()
+            self._watch = None
 
     # -- connection ---------------------------------------------------------------------------
 
