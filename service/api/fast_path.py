@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -32,14 +31,17 @@ from service.api.schemas import MAX_MEASUREMENT_CM
 from service.data import FEATURE_NAMES
 
 _JSON_TYPE = b"application/json"
-# Every byte a JSON document of numbers, arrays and objects can contain besides its strings.
-_NUMERIC_JSON_BYTES = b"0123456789.-+eE[]{},: \t\r\n"
-# What is left of a batch body once those are removed: its one key, less its letter e.
-_BATCH_KEY_LEFT = b'"instances"'.translate(None, _NUMERIC_JSON_BYTES)
+_BATCH_KEY = b'"instances"'
+# The bytes of JSON numbers and whitespace; what a batch body holds besides them is its
+# skeleton: {"instancs":[[,,,],[,,,]]} (the key loses its e).
+_NUMBER_AND_SPACE_BYTES = b"0123456789.-+eE \t\r\n"
+_BATCH_SKELETON_START = b'{"instances":['.translate(None, _NUMBER_AND_SPACE_BYTES)
+_BATCH_SKELETON_END = b"]}"
+_BRACKETS_TO_SPACES = bytes.maketrans(b"[]", b"  ")
 
-# A handler gets the body and its parsed JSON and returns the response body, or None when the
-# request is not certainly valid (FastAPI then answers it).
-Handler = Callable[[ServedModel, bytes, Any], bytes | None]
+# A handler gets the body and returns the response body, or None when the request is not
+# certainly valid (FastAPI then answers it).
+Handler = Callable[[ServedModel, bytes], bytes | None]
 
 
 def valid_row(payload: Any, names: Sequence[str] = FEATURE_NAMES) -> list[float] | None:
@@ -60,31 +62,34 @@ def valid_row(payload: Any, names: Sequence[str] = FEATURE_NAMES) -> list[float]
     return row
 
 
-def valid_rows(body: bytes, payload: Any, max_rows: int, n_features: int) -> np.ndarray | None:
+def valid_rows(body: bytes, max_rows: int, n_features: int) -> np.ndarray | None:
     """The rows of a valid batch body ({"instances": [[...], ...]}), or None.
 
-    Mirrors BatchRequest. numpy would quietly turn true or "5.1" into numbers, so the raw
-    body must hold nothing but numbers and brackets besides the one key.
+    Mirrors BatchRequest, without building a Python list per row (which costs more than the
+    predictions): the body's skeleton, what is left without numbers and whitespace, must be
+    exactly that of `n_features` numbers per row, so there are no strings, booleans, nulls,
+    other keys, nesting or ragged rows. Then, with its brackets blanked, the body must parse
+    as one flat JSON array of numbers, so each slot holds exactly one valid number.
     """
-    if type(payload) is not dict or len(payload) != 1:
+    skeleton = body.translate(None, _NUMBER_AND_SPACE_BYTES)
+    rows = skeleton.count(b"[") - 1
+    if not 1 <= rows <= max_rows:
         return None
-    instances = payload.get("instances")
-    if type(instances) is not list or not 1 <= len(instances) <= max_rows:
+    row = b"[" + b"," * (n_features - 1) + b"]"
+    if skeleton != _BATCH_SKELETON_START + b",".join([row] * rows) + _BATCH_SKELETON_END:
         return None
-    if body.translate(None, _NUMERIC_JSON_BYTES) != _BATCH_KEY_LEFT:
+    key = body.index(b'"')
+    if body[key : key + len(_BATCH_KEY)] != _BATCH_KEY:  # "instancEs" has the same skeleton
         return None
+    first, last = body.index(b"["), body.rindex(b"]")
     try:
-        if set(map(len, instances)) != {n_features}:
-            return None
-        # fromiter skips the nested-list shape inference np.array does (a third faster).
-        values = np.fromiter(
-            chain.from_iterable(instances), dtype=np.float64, count=len(instances) * n_features
-        )
-    except (TypeError, ValueError):  # a row that is a number, or a value that is a list
+        numbers = orjson.loads(b"[" + body[first : last + 1].translate(_BRACKETS_TO_SPACES) + b"]")
+    except orjson.JSONDecodeError:
         return None
+    values = np.fromiter(numbers, dtype=np.float64, count=rows * n_features)
     if not (values.min() >= 0 and values.max() <= MAX_MEASUREMENT_CM):  # NaN fails both
         return None
-    return values.reshape(-1, n_features)
+    return values.reshape(rows, n_features)
 
 
 class FastPathMiddleware:
@@ -121,12 +126,7 @@ class FastPathMiddleware:
             await self.app(scope, receive, send)
             return
         messages, body = await self._read_body(receive)
-        response = None
-        if body is not None:
-            try:
-                response = handler(served, body, orjson.loads(body))
-            except orjson.JSONDecodeError:
-                response = None
+        response = None if body is None else handler(served, body)
         if response is None:
             await self.app(scope, _replay(messages, receive), send)
             return
@@ -146,22 +146,25 @@ class FastPathMiddleware:
         if access_log.isEnabledFor(logging.DEBUG):
             log_access("POST", scope["path"], 200, elapsed)
 
-    def _predict(self, served: ServedModel, body: bytes, payload: Any) -> bytes | None:
-        row = valid_row(payload)
+    def _predict(self, served: ServedModel, body: bytes) -> bytes | None:
+        try:
+            row = valid_row(orjson.loads(body))
+        except orjson.JSONDecodeError:
+            return None
         return None if row is None else render(predict_one(served, row, self.metrics))
 
     def _batch_predictions(
-        self, served: ServedModel, body: bytes, payload: Any
+        self, served: ServedModel, body: bytes
     ) -> tuple[np.ndarray, np.ndarray] | None:
-        rows = valid_rows(body, payload, self.max_batch, len(FEATURE_NAMES))
+        rows = valid_rows(body, self.max_batch, len(FEATURE_NAMES))
         return None if rows is None else predict_many(served, rows, self.metrics)
 
-    def _batch(self, served: ServedModel, body: bytes, payload: Any) -> bytes | None:
-        predictions = self._batch_predictions(served, body, payload)
+    def _batch(self, served: ServedModel, body: bytes) -> bytes | None:
+        predictions = self._batch_predictions(served, body)
         return None if predictions is None else render(batch_payload(served, *predictions))
 
-    def _v1(self, served: ServedModel, body: bytes, payload: Any) -> bytes | None:
-        predictions = self._batch_predictions(served, body, payload)
+    def _v1(self, served: ServedModel, body: bytes) -> bytes | None:
+        predictions = self._batch_predictions(served, body)
         return None if predictions is None else render(v1_payload(predictions[0]))
 
     def _acceptable(self, headers: list[tuple[bytes, bytes]]) -> bool:

@@ -20,6 +20,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from service.api import create_app
+from service.api.fast_path import valid_rows
 from service.api.model_holder import serve_model
 from service.data import FEATURE_NAMES
 from service.model_store import ModelStore
@@ -121,3 +122,42 @@ def test_fast_path_answers_batches_exactly_like_fastapi(twin_clients, body):
     encoded = _encode(body)
     _same_answer(twin_clients, "/predict/batch", encoded)
     _same_answer(twin_clients, "/v1/models/iris:predict", encoded)
+
+
+VALID_BATCH_BODIES = [
+    b' {"instances" : [ [ 1 , 2 , 3 , 4 ] ,\n[5,6,7,8] ] } ',
+    b'{"instances": [[-0,2.0,3e0,4E-0]]}',
+]
+INVALID_BATCH_BODIES = [
+    b'{"instancEs": [[1,2,3,4]]}',
+    b'{"instancese": [[1,2,3,4]]}',
+    b'{"\\u0069nstances": [[1,2,3,4]]}',
+    b'{"instances": [[1 2,3,4]]}',
+    b'{"instances": [[1,2,3,4][5,6,7,8]]}',
+    b'{"instances": [[1,2,3,4],[5,6,7,8]], "x": 1}',
+    b'{"instances": [[1,2,3,4]], "instances": [[5,6,7,8]]}',
+    b'{"instances": [[01,2,3,4]]}',
+    b'{"instances": [[+1,2,3,4]]}',
+    b'{"instances": [[1.,2,3,4]]}',
+    b'{"instances": [[1e999,2,3,4]]}',
+    b'{"instances": [[99999999999999999999999,2,3,4]]}',
+    b'{"instances": [[1,2,3,4],]}',
+    b'{"instances": [[1,2,3,4]]',
+    b'{"instances": [[1,2,3,4]]}{"instances": [[1,2,3,4]]}',
+    b'{"instances": [[[1],2,3,4]]}',
+    b'{"instances": [[],[1,2,3,4]]}',
+    b'{"instances": []}',
+]
+
+
+@pytest.mark.parametrize("body", VALID_BATCH_BODIES + INVALID_BATCH_BODIES)
+def test_fast_path_answers_tricky_batch_bodies_like_fastapi(twin_clients, body):
+    _same_answer(twin_clients, "/predict/batch", body)
+
+
+def test_batch_parser_takes_valid_json_in_any_layout_and_nothing_else():
+    assert valid_rows(VALID_BATCH_BODIES[0], 10, 4).tolist() == [[1, 2, 3, 4], [5, 6, 7, 8]]
+    assert valid_rows(VALID_BATCH_BODIES[1], 10, 4).tolist() == [[0, 2, 3, 4]]
+    assert valid_rows(VALID_BATCH_BODIES[0], 1, 4) is None  # more rows than MAX_BATCH
+    for body in INVALID_BATCH_BODIES:
+        assert valid_rows(body, 10, 4) is None, body
