@@ -135,6 +135,7 @@ class Store:
         # (resourceVersion, event, resource, object, object before the write or None)
         self._history: deque[tuple[int, str, str, Obj, Obj | None]] = deque(maxlen=HISTORY_SIZE)
         self._history_floor = self.resource_version
+        self._snapshots: dict[Key, Obj] = {}  # the latest recorded state of each object
         self._listeners: list[Listener] = []
         self._pending: deque[tuple[str, str, Obj]] = deque()
         self._dispatch_lock = threading.RLock()
@@ -335,16 +336,14 @@ class Store:
     def _write(self, resource: str, key: Key, obj: Obj, event: str) -> None:
         self.resource_version += 1
         obj["metadata"]["resourceVersion"] = str(self.resource_version)
-        previous = self._objects.get(key)
         self._objects[key] = obj
-        self._record(event, resource, obj, previous)
+        self._record(key, event, obj)
 
     def _delete_cascading(self, key: Key, propagation: str) -> Obj:
         obj = self._objects.pop(key)
-        previous = copy.deepcopy(obj)
         self.resource_version += 1
         obj["metadata"]["resourceVersion"] = str(self.resource_version)
-        self._record("DELETED", key[0], obj, previous)
+        self._record(key, "DELETED", obj)
         uid = obj["metadata"].get("uid")
         if key[0] == "namespaces":
             for member in [k for k in self._objects if k[1] == key[2]]:
@@ -364,10 +363,17 @@ class Store:
                 self._delete_cascading(other_key, "Background")
         return copy.deepcopy(obj)
 
-    def _record(self, event: str, resource: str, obj: Obj, previous: Obj | None) -> None:
+    def _record(self, key: Key, event: str, obj: Obj) -> None:
         if len(self._history) == self._history.maxlen:
             self._history_floor = self._history[0][0]
         snapshot = copy.deepcopy(obj)
+        # The state before this write is the previous snapshot: shared, not copied again.
+        previous = (
+            self._snapshots.pop(key, None) if event == "DELETED" else (self._snapshots.get(key))
+        )
+        if event != "DELETED":
+            self._snapshots[key] = snapshot
+        resource = key[0]
         self._history.append((self.resource_version, event, resource, snapshot, previous))
         self._pending.append((event, resource, snapshot))
         self._dirty.set()
@@ -400,7 +406,9 @@ class Store:
         self._history_floor = self.resource_version
         for entry in data.get("objects", []):
             obj = entry["object"]
-            self._objects[_key_of(entry["resource"], obj)] = obj
+            key = _key_of(entry["resource"], obj)
+            self._objects[key] = obj
+            self._snapshots[key] = copy.deepcopy(obj)
 
     def _save(self) -> None:
         if not self._path:

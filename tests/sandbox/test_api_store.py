@@ -234,3 +234,20 @@ def test_an_update_that_changes_nothing_keeps_the_version(store: Store) -> None:
     again = store.update("configmaps", created)
     assert again["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
     assert store.resource_version == int(created["metadata"]["resourceVersion"])
+
+
+def test_states_at_gives_each_object_as_it_was(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    store.create("configmaps", configmap("old"))
+    store.close()
+    store = Store(tmp_path)
+    start = store.resource_version
+    store.mutate("configmaps", "ns", "old", lambda obj: obj["data"].update(k="changed"))
+    store.create("configmaps", configmap("new"))
+    store.delete("configmaps", "ns", "new")
+    states = store.states_at(start, "configmaps")
+    assert states is not None
+    by_name = {(obj or {}).get("metadata", {}).get("name", uid): obj for uid, obj in states.items()}
+    assert by_name["old"] is not None and by_name["old"]["data"] == {"k": "v"}
+    assert sum(1 for obj in states.values() if obj is None) == 1
+    store.close()
