@@ -368,10 +368,10 @@ class Store:
             self._history_floor = self._history[0][0]
         snapshot = copy.deepcopy(obj)
         # The state before this write is the previous snapshot: shared, not copied again.
-        previous = (
-            self._snapshots.pop(key, None) if event == "DELETED" else (self._snapshots.get(key))
-        )
-        if event != "DELETED":
+        if event == "DELETED":
+            previous = self._snapshots.pop(key, None)
+        else:
+            previous = self._snapshots.get(key)
             self._snapshots[key] = snapshot
         resource = key[0]
         self._history.append((self.resource_version, event, resource, snapshot, previous))
