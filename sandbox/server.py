@@ -53,6 +53,7 @@ class Target:
 
 
 def parse_path(path: str) -> Target | None:
+    """What an API path such as /apis/apps/v1/namespaces/NS/deployments/NAME/scale names."""
     parts = [part for part in path.split("/") if part]
     if parts[:2] == ["api", "v1"]:
         group, version, rest = "", "v1", parts[2:]
