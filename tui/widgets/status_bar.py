@@ -16,8 +16,14 @@ _STATE_STYLE = {
 
 
 def render_status(status: ClusterStatus) -> Text:
+    """One line, most important first, since a narrow terminal cuts the end off."""
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append(" iris-tui ", style="bold reverse")
+    style = _STATE_STYLE[status.state]
+    text.append(" ● ", style=style)
+    text.append(status.state.value, style=style)
+    if status.detail:
+        text.append(f" ({status.detail})", style="dim")
 
     def field(label: str, value: str) -> None:
         text.append(" │ ", style="dim")
@@ -27,13 +33,9 @@ def render_status(status: ClusterStatus) -> Text:
     field("context", status.context)
     field("ns", status.namespace)
     field("overlay", status.overlay)
-    text.append(" │ ● ", style=_STATE_STYLE[status.state])
-    text.append(status.state.value, style=_STATE_STYLE[status.state])
-    if status.detail:
-        text.append(f" ({status.detail})", style="dim")
+    field("model", status.model_version)
     if status.server_version:
         field("server", status.server_version)
-    field("model", status.model_version)
     return text
 
 
