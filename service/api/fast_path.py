@@ -76,7 +76,8 @@ def valid_rows(body: bytes, max_rows: int, n_features: int) -> np.ndarray | None
     if not 1 <= rows <= max_rows:
         return None
     row = b"[" + b"," * (n_features - 1) + b"]"
-    if skeleton != _BATCH_SKELETON_START + b",".join([row] * rows) + _BATCH_SKELETON_END:
+    expected = _BATCH_SKELETON_START + (row + b",") * (rows - 1) + row + _BATCH_SKELETON_END
+    if skeleton != expected:
         return None
     key = body.index(b'"')
     if body[key : key + len(_BATCH_KEY)] != _BATCH_KEY:  # "instancEs" has the same skeleton
