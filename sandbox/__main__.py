@@ -142,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         stop_when_orphaned()
     store = Store(state)
     bootstrap(store)
+    store.flush()
     controllers = start_controllers(
         store, state, clock=Clock(args.clock_speed), run_pods=not args.no_pods
     )

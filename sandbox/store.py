@@ -303,6 +303,10 @@ class Store:
 
         return unsubscribe
 
+    def flush(self) -> None:
+        """Write the objects to disk now rather than a moment after the last write."""
+        self._save()
+
     def close(self) -> None:
         """Stop the flusher and write the objects one last time."""
         self._closed.set()
