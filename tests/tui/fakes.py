@@ -12,6 +12,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from kubernetes.client import ApiClient
+
+from tui.cluster.connection import ClusterError, Connection
 from tui.cluster.logs import LogEnd, LogLine
 from tui.cluster.predict import Prediction
 from tui.cluster.watch import KINDS, ConnectionState, WatchEvent
@@ -235,10 +238,11 @@ class FakeSession(ClusterSession):
         self.on_state: Callable[[str, ConnectionState, str], None] | None = None
 
     def connect(self) -> str:
-        from tui.cluster.connection import ClusterError
-
         if self.fail_with:
+            self.conn = None
             raise ClusterError(self.fail_with)
+        base = ["kubectl", "--context", "sandbox", "-n", "ml-course"]
+        self.conn = Connection("sandbox", "ml-course", "http://fake", ApiClient(), base)
         return "v1.32.0"
 
     def kubectl_available(self) -> bool:

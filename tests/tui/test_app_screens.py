@@ -304,3 +304,17 @@ async def test_a_missing_kubeconfig_is_a_message_not_a_traceback(tmp_path: Path)
         assert app.status.state is LinkState.FAILED
         problem = str(app.dashboard.query_one("#problem", Static).render())
         assert f"no kubeconfig found at {missing}" in problem
+
+
+async def test_deploy_without_a_cluster_says_so() -> None:
+    session = FakeSession(fail_with="cannot reach the cluster")
+    app = make_app(session)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("a")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("A")
+        await pilot.pause()
+        assert isinstance(app.screen, DeployScreen)
+        assert session.actions == []

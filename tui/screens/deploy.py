@@ -173,6 +173,8 @@ class DeployScreen(Screen[None]):
     def _require_overlay(self) -> Path | None:
         if self.overlay is None:
             self.notify("choose an overlay first", severity="warning")
+        elif self.app.session.conn is None:  # type: ignore[attr-defined]
+            self.notify("not connected to a cluster: press R to retry", severity="error")
         elif self._busy:
             self.notify("kubectl is still running", severity="warning")
         else:
