@@ -30,6 +30,8 @@ from service.api.routes.predict import BATCH_PATH, PREDICT_PATH, V1_PATH
 from service.api.schemas import MAX_MEASUREMENT_CM
 from service.data import FEATURE_NAMES
 
+log = logging.getLogger("iris.serve")
+
 _JSON_TYPE = b"application/json"
 _BATCH_KEY = b'"instances"'
 # The bytes of JSON numbers and whitespace; what a batch body holds besides them is its
@@ -127,7 +129,11 @@ class FastPathMiddleware:
             await self.app(scope, receive, send)
             return
         messages, body = await self._read_body(receive)
-        response = None if body is None else handler(served, body)
+        try:
+            response = None if body is None else handler(served, body)
+        except Exception:  # a bug here must not cost the request: FastAPI's path answers it
+            log.exception("fast path failed; answering through FastAPI")
+            response = None
         if response is None:
             await self.app(scope, _replay(messages, receive), send)
             return
