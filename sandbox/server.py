@@ -107,9 +107,13 @@ def _wants_table(request: Request) -> bool:
 
 
 def _write_options(request: Request) -> WriteOptions:
+    field_manager = request.query_params.get("fieldManager", "")
+    user_agent = request.headers.get("user-agent", "").split("/")[0][:128]
     return WriteOptions(
         dry_run=request.query_params.get("dryRun") == "All",
-        field_manager=request.query_params.get("fieldManager", ""),
+        field_manager=field_manager,
+        manager=field_manager or user_agent or "unknown",
+        force=_flag(request, "force"),
     )
 
 

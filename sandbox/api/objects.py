@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from sandbox import openapi
-from sandbox.api import defaults
+from sandbox.api import defaults, ownership
 from sandbox.patch import (
     APPLY_PATCH,
     JSON_PATCH,
@@ -39,11 +39,13 @@ NAMESPACE_CLEANUP_DELAY = 1.0
 
 @dataclass
 class WriteOptions:
-    """The query parameters of a write.  Server-side apply never reports conflicts here, so
-    ``force`` needs no option: ``--force-conflicts`` works by being harmless."""
+    """The query parameters of a write, and who makes it (``manager``: the fieldManager
+    parameter, else the client's User-Agent name, as the real server does)."""
 
     dry_run: bool = False
     field_manager: str = ""
+    manager: str = ""
+    force: bool = False
 
 
 def decode_body(body: bytes, content_type: str = "application/json") -> Any:
@@ -126,9 +128,11 @@ class ObjectApi:
                 "",
                 "metadata.name: Required value: name or generateName is required",
             )
+        if options.manager and not meta.get("managedFields"):
+            ownership.record_update(
+                obj, None, options.manager, openapi.kind_schema(resource.plural)
+            )
         defaults.prepare(resource, obj, None, self.store)
-        if options.field_manager and meta.get("managedFields") is None:
-            record_manager(obj, options.field_manager, "Update")
         if options.dry_run:
             if meta.get("name"):
                 try:
@@ -172,6 +176,8 @@ class ObjectApi:
             if "status" in old:
                 new["status"] = copy.deepcopy(old["status"])
             defaults.prepare(resource, new, old, self.store)
+            schema = openapi.kind_schema(resource.plural)
+            ownership.record_update(new, old, options.manager, schema, subresource or "")
         if options.dry_run:
             return self._finish_dry_run(new, old)
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
@@ -209,6 +215,8 @@ class ObjectApi:
 
         def change(obj: Obj) -> None:
             old = copy.deepcopy(obj)
+            if patch_type == APPLY_PATCH:
+                ownership.check_apply(obj, document, options.field_manager, schema, options.force)
             new = _apply_patch(obj, patch_type, document, schema, options)
             new_meta = new.setdefault("metadata", {})
             for fixed in ("name", "namespace", "uid", "creationTimestamp", "resourceVersion"):
@@ -222,6 +230,8 @@ class ObjectApi:
                 else:
                     new.pop("status", None)
                 defaults.prepare(resource, new, old, self.store)
+                if patch_type != APPLY_PATCH:
+                    ownership.record_update(new, old, options.manager, schema)
             obj.clear()
             obj.update(new)
 
@@ -339,7 +349,10 @@ class ObjectApi:
         meta = old["metadata"]
 
         def set_replicas(obj: Obj) -> None:
+            before = copy.deepcopy(obj)
             obj.setdefault("spec", {})["replicas"] = replicas
+            schema = openapi.kind_schema(resource.plural)
+            ownership.record_update(obj, before, options.manager, schema, "scale")
 
         updated = self.store.mutate(
             resource.plural, meta.get("namespace"), meta["name"], set_replicas

@@ -216,3 +216,24 @@ def test_restart_keeps_objects_and_old_watches_expire(sandbox: SandboxProcess) -
     relisted = core.list_namespaced_config_map("keep")
     assert sorted(c.metadata.name for c in relisted.items) == ["between", "kept", "newer"]
     api.close()
+
+
+def test_server_side_apply_conflicts_with_another_manager_unless_forced(
+    quiet_sandbox: SandboxProcess,
+) -> None:
+    manifest = (DATA / "app" / "sleeper.yaml").read_text().split("---")[0]
+    quiet_sandbox.kubectl("create", "namespace", "owners")
+    apply = ["apply", "--server-side", "-n", "owners", "-f", "-"]
+    quiet_sandbox.kubectl(*apply, input=manifest)
+    quiet_sandbox.kubectl("scale", "deployment/sleeper", "-n", "owners", "--replicas=3")
+    refused = quiet_sandbox.kubectl(*apply, input=manifest, check=False)
+    assert refused.returncode != 0
+    assert 'conflict with "kubectl" with subresource "scale" using apps/v1: .spec.replicas' in (
+        refused.stderr
+    )
+    quiet_sandbox.kubectl(*apply, "--force-conflicts", input=manifest)
+    replicas = quiet_sandbox.kubectl(
+        "get", "deploy", "sleeper", "-n", "owners", "-o", "jsonpath={.spec.replicas}"
+    )
+    assert replicas.stdout == "1"
+    quiet_sandbox.kubectl(*apply, input=manifest)
