@@ -44,7 +44,7 @@ lint: $(BIN)/.installed ## ruff, mypy, yamllint, hadolint
 	$(BIN)/hadolint Dockerfile
 
 pytest: $(BIN)/.installed $(TOOLS)/checkov/bin/checkov kubectl-check
-	PATH="$(CURDIR)/$(BIN):$$PATH" CHECKOV="$(CURDIR)/$(TOOLS)/checkov/bin/checkov" $(BIN)/pytest -q
+	PATH="$(CURDIR)/$(BIN):$$PATH" CHECKOV="$(CURDIR)/$(TOOLS)/checkov/bin/checkov" $(BIN)/pytest -q -n 3
 
 test: lint pytest ## the whole test suite, as CI runs it
 
