@@ -128,10 +128,13 @@ async def test_predict_returns_setosa_through_the_service_proxy(
         await pilot.press("p")
         await wait_until(pilot, lambda: isinstance(app.screen, PredictScreen))
         await pilot.press("ctrl+s")
-        answer = app.screen.query_one("#answer", Static)
+        screen = app.screen
+        assert isinstance(screen, PredictScreen)
         await wait_until(
-            pilot, lambda: "setosa" in str(answer.render()) or "red" in str(answer.render())
+            pilot, lambda: screen.query_one("#history", DataTable).row_count or screen.error
         )
+        assert screen.error is None
+        answer = screen.query_one("#answer", Static)
         assert "setosa" in str(answer.render())
         meta = str(app.screen.query_one("#answer-meta", Static).render())
         assert "API server proxy" in meta

@@ -117,6 +117,10 @@ async def test_logs_show_the_end_of_the_stream_search_pause_and_previous() -> No
         await pilot.press("slash", *"error", "enter")
         state = str(screen.query_one("#log-state", Static).render())
         assert "1 lines match 'error'" in state
+        # What the user types is text, not markup.
+        screen.query_one("#log-search", Input).value = "[b]"
+        await pilot.pause()
+        assert "lines match '[b]'" in str(screen.query_one("#log-state", Static).render())
         await pilot.press("escape", "p")
         assert screen.paused
         await pilot.press("v")

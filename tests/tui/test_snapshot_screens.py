@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from tests.tui.fakes import FakeSession, frozen_clock
 from tui.app import IrisApp
@@ -23,6 +24,9 @@ def make_app(session: FakeSession | None = None) -> IrisApp:
 async def settle(pilot: Pilot[Any]) -> None:
     await pilot.pause()
     await pilot.app.workers.wait_for_complete()
+    # A blinking cursor would make the picture depend on the moment it is taken.
+    for box in pilot.app.screen.query(Input):
+        box.cursor_blink = False
     await pilot.pause()
 
 

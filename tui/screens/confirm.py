@@ -24,7 +24,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-box"):
-            yield Static(self.question, id="confirm-question")
+            yield Static(self.question, id="confirm-question", markup=False)
             if self.command:
                 yield Static(f"$ {self.command}", id="confirm-command", markup=False)
             with Horizontal(id="confirm-buttons"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -117,7 +118,7 @@ class DashboardScreen(Screen[None]):
 
     def show_problem(self, message: str | None) -> None:
         problem = self.query_one("#problem", Static)
-        problem.update(f"{message}\nPress R to try again." if message else "")
+        problem.update(f"{escape(message)}\nPress R to try again." if message else "")
         problem.set_class(message is not None, "-active")
 
     @on(ResourceTable.Changed)

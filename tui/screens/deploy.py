@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from rich.syntax import Syntax
 from textual import on, work
 from textual.app import ComposeResult
@@ -118,7 +119,7 @@ class DeployScreen(Screen[None]):
 
     def _choose(self, overlay: Path) -> None:
         self.overlay = overlay
-        self.query_one("#yaml-view", Static).update(f"rendering {overlay.name}…")
+        self.query_one("#yaml-view", Static).update(f"rendering {escape(overlay.name)}…")
         self._render_overlay(overlay)
 
     @work(thread=True, exclusive=True, group="render")
@@ -133,7 +134,7 @@ class DeployScreen(Screen[None]):
 
     def _render_failed(self, message: str) -> None:
         self.documents = []
-        self.query_one("#yaml-view", Static).update(f"[b red]{message}[/]")
+        self.query_one("#yaml-view", Static).update(f"[b red]{escape(message)}[/]")
 
     def _rendered(self, overlay: Path, rendered: Any) -> None:
         if overlay != self.overlay:
@@ -184,7 +185,7 @@ class DeployScreen(Screen[None]):
     def action_diff(self) -> None:
         overlay = self._require_overlay()
         if overlay is not None:
-            self.query_one("#diff-view", Static).update(f"diffing {overlay.name}…")
+            self.query_one("#diff-view", Static).update(f"diffing {escape(overlay.name)}…")
             self.query_one(TabbedContent).active = "tab-diff"
             self._diff(overlay)
 
@@ -196,7 +197,7 @@ class DeployScreen(Screen[None]):
             app.call_from_thread(app.log_command, run.command)
             text = "\n".join(line for line in run if not line.startswith("$ "))
         except Exception as exc:
-            app.call_from_thread(self._diff_done, f"[b red]{exc}[/]", None)
+            app.call_from_thread(self._diff_done, f"[b red]{escape(str(exc))}[/]", None)
             return
         app.call_from_thread(self._diff_done, text, run.returncode)
 
@@ -210,7 +211,7 @@ class DeployScreen(Screen[None]):
         elif returncode == 1:
             view.update(Syntax(text, "diff", theme="monokai", background_color="default"))
         else:
-            view.update(f"[b red]kubectl diff failed (exit status {returncode})[/]\n{text}")
+            view.update(f"[b red]kubectl diff failed (exit status {returncode})[/]\n{escape(text)}")
 
     def action_apply(self) -> None:
         overlay = self._require_overlay()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.markup import escape
 from rich.syntax import Syntax
 from textual import work
 from textual.app import ComposeResult
@@ -58,7 +59,7 @@ class DescribeScreen(Screen[None]):
         )
 
     def _show_error(self, message: str) -> None:
-        self.query_one("#describe-yaml", Static).update(f"[b red]{message}[/]")
+        self.query_one("#describe-yaml", Static).update(f"[b red]{escape(message)}[/]")
 
     def action_copy_yaml(self) -> None:
         if self.yaml:

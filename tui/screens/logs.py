@@ -88,7 +88,7 @@ class LogsScreen(Screen[None]):
                 validators=[Integer(minimum=0, maximum=MAX_LINES)],
             )
             yield Input(placeholder="search (Enter: next match)", id="log-search")
-        yield Static("", id="log-state")
+        yield Static("", id="log-state", markup=False)
         yield RichLog(max_lines=MAX_LINES, wrap=False, id="log-view")
         yield CommandLog()
         yield Footer()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -56,7 +57,7 @@ class PredictScreen(Screen[None]):
             with Vertical(id="predict-result"):
                 yield Static("Fill in the four measurements and press Predict.", id="answer")
                 yield ProbabilityBars(id="bars")
-                yield Static("", id="answer-meta")
+                yield Static("", id="answer-meta", markup=False)
                 yield Label("batch: a CSV with the four columns")
                 with Horizontal(id="batch-row"):
                     yield Input(placeholder="path/to/file.csv", id="csv-path")
@@ -70,6 +71,7 @@ class PredictScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.error: str | None = None
         self.query_one(f"#{FEATURES[0][0]}", Input).focus()
 
     # -- single prediction --------------------------------------------------------------------
@@ -119,8 +121,9 @@ class PredictScreen(Screen[None]):
         app.call_from_thread(self._answered, features, asked.predictions[0], asked.route)
 
     def _answered(self, features: dict[str, float], prediction: Any, route: str) -> None:
+        self.error = None
         self.query_one("#answer", Static).update(
-            f"[b]{prediction.species_name}[/]  (class {prediction.species_index})"
+            f"[b]{escape(prediction.species_name)}[/]  (class {prediction.species_index})"
         )
         self.query_one(ProbabilityBars).show(prediction.probabilities)
         self.query_one("#answer-meta", Static).update(
@@ -130,7 +133,8 @@ class PredictScreen(Screen[None]):
         self._remember(", ".join(f"{v:g}" for v in features.values()), prediction)
 
     def _failed(self, message: str) -> None:
-        self.query_one("#answer", Static).update(f"[b red]{message}[/]")
+        self.error = message
+        self.query_one("#answer", Static).update(f"[b red]{escape(message)}[/]")
         self.notify(message, severity="error")
 
     def _remember(self, shown_input: str, prediction: Any) -> None:
@@ -175,5 +179,7 @@ class PredictScreen(Screen[None]):
             counts[prediction.species_name] = counts.get(prediction.species_name, 0) + 1
             self._remember(f"{path} row {i}", prediction)
         summary = ", ".join(f"{n} {name}" for name, n in sorted(counts.items()))
-        self.query_one("#answer", Static).update(f"[b]{len(predictions)} rows[/]: {summary}")
+        self.query_one("#answer", Static).update(
+            f"[b]{len(predictions)} rows[/]: {escape(summary)}"
+        )
         self.notify(f"{path}: {len(predictions)} predictions ({summary})")
