@@ -104,10 +104,11 @@ secret: kubectl-check ## create the API key Secret with a random key, unless it 
 	@echo "The key: kubectl -n $(NAMESPACE) get secret iris-api-secret -o jsonpath='{.data.API_KEY}' | base64 -d"
 
 # The finished training Job cannot be changed in place (its pod template is immutable), so it
-# is deleted and applied anew, which retrains with the new image or settings.
+# is deleted and applied anew, which retrains with the new image or settings. The overlay is
+# the source of truth: --force-conflicts takes back what `kubectl scale` changed since.
 apply: kubectl-check ## apply overlays/OVERLAY (server-side), recreating the training Job
 	kubectl -n $(NAMESPACE) delete job/iris-train-job --ignore-not-found
-	kubectl apply --server-side -k overlays/$(OVERLAY)
+	kubectl apply --server-side --force-conflicts -k overlays/$(OVERLAY)
 
 down: kubectl-check ## delete the namespace with everything in it, the model volume too
 	kubectl delete namespace $(NAMESPACE) --ignore-not-found

@@ -74,6 +74,7 @@ RESOURCES = [
         ("status",),
     ),
     Resource("networkpolicies", "NetworkPolicy", "networking.k8s.io", "v1", True, ("netpol",)),
+    Resource("storageclasses", "StorageClass", "storage.k8s.io", "v1", False, ("sc",)),
 ]
 
 BY_PLURAL = {resource.plural: resource for resource in RESOURCES}

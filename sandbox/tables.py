@@ -357,6 +357,17 @@ COLUMNS: dict[str, list[Column]] = {
         ("Pod-Selector", "string", lambda o: _selector_text(_spec(o).get("podSelector"))),
         ("Age", "string", age),
     ],
+    "storageclasses": [
+        ("Provisioner", "string", lambda o: o.get("provisioner", "")),
+        ("ReclaimPolicy", "string", lambda o: o.get("reclaimPolicy", "Delete")),
+        ("VolumeBindingMode", "string", lambda o: o.get("volumeBindingMode", "Immediate")),
+        (
+            "AllowVolumeExpansion",
+            "string",
+            lambda o: str(bool(o.get("allowVolumeExpansion"))).lower(),
+        ),
+        ("Age", "string", age),
+    ],
     "namespaces": [
         ("Status", "string", lambda o: _status(o).get("phase", "Active")),
         ("Age", "string", age),

@@ -25,7 +25,7 @@ done
 echo "Sandbox: a SIMULATED cluster at $(cat "$STATE/ready"), pods run as local processes."
 echo "+ kubectl delete job iris-train-job -n ml-course --ignore-not-found"
 kubectl delete job iris-train-job -n ml-course --ignore-not-found
-echo "+ kubectl apply --server-side -k overlays/$OVERLAY"
-kubectl apply --server-side -k "overlays/$OVERLAY"
+echo "+ kubectl apply --server-side --force-conflicts -k overlays/$OVERLAY"
+kubectl apply --server-side --force-conflicts -k "overlays/$OVERLAY"
 
 "$BIN/iris-tui" --namespace ml-course --overlay "$OVERLAY"

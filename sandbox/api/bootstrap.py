@@ -1,4 +1,4 @@
-"""What every sandbox has from the start: the system namespaces and its one node."""
+"""What every sandbox has from the start: system namespaces, one node, one storage class."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import psutil
 
 from sandbox.api import defaults
 from sandbox.api.objects import SYSTEM_NAMESPACES, finish_namespace
+from sandbox.controllers.volumes import DEFAULT_STORAGE_CLASS
 from sandbox.discovery import VERSION_INFO
 from sandbox.resources import BY_PLURAL
 from sandbox.store import ApiError, Store, now_rfc3339
@@ -56,6 +57,21 @@ def _node_status() -> dict[str, Any]:
     }
 
 
+def _storage_class() -> dict[str, Any]:
+    """The class every claim without one gets: a folder of the sandbox's state per claim."""
+    return {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {
+            "name": DEFAULT_STORAGE_CLASS,
+            "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+        },
+        "provisioner": "sandbox.iris.dev/local-folder",
+        "reclaimPolicy": "Delete",
+        "volumeBindingMode": "Immediate",
+    }
+
+
 def bootstrap(store: Store) -> None:
     """Create the system namespaces and the node if a fresh (or older) state lacks them.
 
@@ -73,6 +89,10 @@ def bootstrap(store: Store) -> None:
             store.create(
                 "namespaces", defaults.prepare(BY_PLURAL["namespaces"], namespace, None, store)
             )
+    try:
+        store.get("storageclasses", None, DEFAULT_STORAGE_CLASS)
+    except ApiError:
+        store.create("storageclasses", _storage_class())
     node = {
         "apiVersion": "v1",
         "kind": "Node",

@@ -69,7 +69,7 @@ def test_up_on_minikube_builds_deploys_waits_and_prints_the_url() -> None:
         "minikube image build -t iris-ml:0.1.0-dev .",
         "create secret generic iris-api-secret",
         "kubectl -n ml-course delete job/iris-train-job --ignore-not-found",
-        "kubectl apply --server-side -k overlays/minikube",
+        "kubectl apply --server-side --force-conflicts -k overlays/minikube",
         "kubectl -n ml-course wait --for=condition=complete --timeout=600s job/iris-train-job",
         "kubectl -n ml-course rollout status deploy/iris-api",
         "minikube service iris-api-svc -n ml-course --url",
@@ -85,7 +85,7 @@ def test_up_on_kind_loads_the_image_and_hints_a_port_forward() -> None:
         "kind create cluster",
         "docker build -t iris-ml:0.1.0-dev .",
         "kind load docker-image iris-ml:0.1.0-dev",
-        "kubectl apply --server-side -k overlays/minikube",
+        "kubectl apply --server-side --force-conflicts -k overlays/minikube",
         "port-forward svc/iris-api-svc 8080:80",
     ]
     order = [position(lines, step) for step in steps]

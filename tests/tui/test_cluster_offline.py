@@ -175,9 +175,11 @@ def test_apply_deletes_the_training_job_first(kubeconfig: Path) -> None:
     run = kustomize.apply(conn, Path("overlays/minikube"))
     assert [c[7:] for c in run.commands] == [
         ["delete", "job", "iris-train-job", "--ignore-not-found"],
-        ["apply", "--server-side", "-k", "overlays/minikube"],
+        ["apply", "--server-side", "--force-conflicts", "-k", "overlays/minikube"],
     ]
     assert " && " in run.command
+    polite = kustomize.apply(conn, Path("overlays/minikube"), force_conflicts=False)
+    assert "--force-conflicts" not in polite.command
     assert kustomize.diff(conn, Path("o")).ok_codes == {0, 1}
 
 

@@ -173,11 +173,13 @@ def diff_summary(returncode: int | None) -> str:
     return f"kubectl diff failed (exit status {returncode})"
 
 
-def apply(conn: Connection, overlay: Path, *, force_conflicts: bool = False) -> CommandRun:
+def apply(conn: Connection, overlay: Path, *, force_conflicts: bool = True) -> CommandRun:
     """Delete the completed training Job (its template is immutable), then apply server-side.
 
     The Job is recreated by the apply, which retrains: what a user wants after an image or
-    configuration change.
+    configuration change. The overlay is the source of truth, so by default the apply takes
+    back fields another manager changed since (the replicas of a `kubectl scale` or of the
+    TUI's scale keys), where a plain server-side apply would stop on a conflict.
     """
     apply_args = ["apply", "--server-side", "-k", str(overlay)]
     if force_conflicts:
