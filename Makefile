@@ -52,7 +52,11 @@ serve: $(BIN)/.installed ## train into ./.models if empty, then serve on 127.0.0
 	test -e $(MODEL_DIR)/current || MODEL_DIR=$(MODEL_DIR) $(BIN)/iris-train
 	MODEL_DIR=$(MODEL_DIR) HOST=127.0.0.1 PORT=8000 $(BIN)/iris-serve
 
+# bench_api drives the server with wrk, the HTTP load generator (a Debian/Ubuntu package).
 bench: $(BIN)/.installed ## measure speed and memory; each benchmark prints a table
+	@command -v wrk >/dev/null || { echo "+ apt-get install -y wrk"; \
+	  apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } || \
+	  { echo "bench needs wrk: install it with your package manager"; exit 1; }
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 demo: $(BIN)/.installed kubectl-check ## the whole stack on the sandbox (a simulated cluster), in the TUI
