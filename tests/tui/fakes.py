@@ -40,6 +40,8 @@ def meta(name: str, created: str, *, owner: tuple[str, str, str] | None = None) 
     if owner is not None:
         kind, owner_name, uid = owner
         data["ownerReferences"] = [{"kind": kind, "name": owner_name, "uid": uid}]
+        if kind == "ReplicaSet":
+            data["labels"] = {"app": "iris-api"}
     return data
 
 
@@ -82,7 +84,7 @@ def objects() -> dict[str, list[dict[str, Any]]]:
             {
                 "kind": "Deployment",
                 "metadata": meta("iris-api", "2026-11-29T05:10:00Z"),
-                "spec": {"replicas": 2},
+                "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "iris-api"}}},
                 "status": {"readyReplicas": 1, "updatedReplicas": 2, "availableReplicas": 1},
             }
         ],
@@ -155,6 +157,7 @@ def objects() -> dict[str, list[dict[str, Any]]]:
                 "metadata": meta("iris-api-svc", "2026-11-29T05:10:00Z"),
                 "spec": {
                     "type": "NodePort",
+                    "selector": {"app": "iris-api"},
                     "clusterIP": "10.96.0.12",
                     "ports": [{"name": "http", "port": 80, "nodePort": 30080, "protocol": "TCP"}],
                 },

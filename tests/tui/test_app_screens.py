@@ -322,3 +322,19 @@ async def test_deploy_without_a_cluster_says_so() -> None:
         await pilot.pause()
         assert isinstance(app.screen, DeployScreen)
         assert session.actions == []
+
+
+async def test_enter_on_a_deployment_or_service_lists_its_pods() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        for tab in ("1", "5"):
+            await pilot.press(tab, "enter")
+            assert app.dashboard.current_kind() == "pods"
+            pods = app.dashboard.table("pods").table
+            assert cell_texts(pods, "NAME") == ["iris-api-7d9f8-abcde", "iris-api-7d9f8-fghij"]
+            assert app.last_command() == (
+                "kubectl --context sandbox -n ml-course get pods -l app=iris-api"
+            )
+            await pilot.press("escape")
+            assert pods.row_count == 4

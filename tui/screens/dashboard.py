@@ -58,8 +58,28 @@ def owned_by(uid: str) -> Callable[[Obj], bool]:
     return keep
 
 
+def pod_selector(kind: str, obj: Obj) -> dict[str, str]:
+    """The labels that pick the pods of a Deployment (matchLabels) or a Service (selector)."""
+    spec = obj.get("spec") or {}
+    selector = (
+        (spec.get("selector") or {}).get("matchLabels")
+        if kind == "deployments"
+        else (spec.get("selector"))
+    )
+    return dict(selector or {})
+
+
+def matches(selector: dict[str, str]) -> Callable[[Obj], bool]:
+    def keep(obj: Obj) -> bool:
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        return all(labels.get(key) == value for key, value in selector.items())
+
+    return keep
+
+
 class DashboardScreen(Screen[None]):
-    """One tab per kind; Enter drills down (CronJob → Jobs → Pods → logs)."""
+    """One tab per kind; Enter drills down (CronJob → Jobs → Pods → logs; Deployment or
+    Service → its Pods; anything else → its YAML)."""
 
     BINDINGS = [
         *(
@@ -176,6 +196,11 @@ class DashboardScreen(Screen[None]):
             self.log_command(self.kubectl("get", "pods", "-l", f"job-name={name_of(obj)}"))
         elif kind == "pods":
             self.app.push_screen(LogsScreen(name_of(obj)))
+        elif kind in ("deployments", "services") and (selector := pod_selector(kind, obj)):
+            what = f"the Pods of {KUBECTL_KIND[kind]}/{name_of(obj)}"
+            self.action_show_kind("pods", Scope(what, matches(selector)))
+            labels = ",".join(f"{key}={value}" for key, value in selector.items())
+            self.log_command(self.kubectl("get", "pods", "-l", labels))
         else:
             self._describe(kind, obj)
 
