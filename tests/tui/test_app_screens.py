@@ -130,6 +130,10 @@ async def test_logs_show_the_end_of_the_stream_search_pause_and_previous() -> No
             "ValueError: boom",
         ]
         assert screen.query_one(RichLog).max_lines == 5000
+        await pilot.press("v", "f")  # back to following, then the other pod of the ReplicaSet
+        await pilot.pause(0.3)
+        assert screen.pod == "iris-api-7d9f8-fghij"
+        assert "logs iris-api-7d9f8-fghij" in (app.last_command() or "")
         await pilot.press("escape")
         assert not isinstance(app.screen, LogsScreen)
 

@@ -56,6 +56,7 @@ class LogsScreen(Screen[None]):
         Binding("n", "next_match(1)", "Next match"),
         Binding("N", "next_match(-1)", "Prev match", show=False),
         Binding("G", "end", "Follow end", show=False),
+        Binding("f", "follow_replacement", "Follow replacement"),
     ]
 
     def __init__(self, pod: str | None = None, *, job: str | None = None) -> None:
@@ -73,6 +74,7 @@ class LogsScreen(Screen[None]):
         self._unseen = 0
         self._match_at = -1
         self.stream: Any = None
+        self._owner_uid: str | None = None
         self._queue: BatchQueue[Any] = BatchQueue(lambda: self.post_message(LogBatch()))
 
     def compose(self) -> ComposeResult:
@@ -98,6 +100,7 @@ class LogsScreen(Screen[None]):
         return self.query_one("#log-view", RichLog)
 
     def on_mount(self) -> None:
+        self._owner_uid = self._controller_uid()
         self.view.focus()
         self._show_state()
         self._resolve()
@@ -125,6 +128,7 @@ class LogsScreen(Screen[None]):
         app.call_from_thread(self._resolved, containers)
 
     def _resolved(self, containers: list[str]) -> None:
+        self._owner_uid = self._owner_uid or self._controller_uid()
         self.containers = containers
         self.container = containers[0] if containers else None
         select = self.query_one("#log-container", Select)
@@ -189,7 +193,8 @@ class LogsScreen(Screen[None]):
             elif isinstance(item, LogEnd):
                 self._append(Shown(f"── {item.reason} ──", marker=True))
                 if not self.previous:
-                    self._append(Shown("── waiting for the container to run again ──", True))
+                    hint = " (or f: follow the pod that replaces it)" if self._owner_uid else ""
+                    self._append(Shown(f"── waiting for the container to run again{hint} ──", True))
             elif isinstance(item, LogNotice):
                 self._append(Shown(f"── {item.reason} ──", marker=True))
             else:
@@ -309,6 +314,45 @@ class LogsScreen(Screen[None]):
         self.view.auto_scroll = False
         self.view.scroll_to(y=self._match_at, animate=False)
         self.notify(f"match {matches.index(self._match_at) + 1} of {len(matches)}", timeout=2)
+
+    # -- a replaced pod -------------------------------------------------------------------------
+
+    def _pods(self) -> list[dict[str, Any]]:
+        dashboard = getattr(self.app, "dashboard", None)
+        return dashboard.objects("pods") if dashboard is not None else []
+
+    def _controller_uid(self) -> str | None:
+        """The uid of the ReplicaSet or Job that owns the pod, if any."""
+        for pod in self._pods():
+            if pod.get("metadata", {}).get("name") == self.pod:
+                for ref in pod["metadata"].get("ownerReferences") or []:
+                    return str(ref.get("uid"))
+        return None
+
+    def replacement(self) -> str | None:
+        """The newest other pod with the same owner (a Deployment's new pod, a Job's retry)."""
+        siblings = [
+            pod["metadata"]
+            for pod in self._pods()
+            if pod["metadata"].get("name") != self.pod
+            and not pod["metadata"].get("deletionTimestamp")
+            and any(
+                ref.get("uid") == self._owner_uid
+                for ref in pod["metadata"].get("ownerReferences") or []
+            )
+        ]
+        siblings.sort(key=lambda meta: str(meta.get("creationTimestamp", "")), reverse=True)
+        return str(siblings[0]["name"]) if siblings else None
+
+    def action_follow_replacement(self) -> None:
+        other = self.replacement() if self._owner_uid else None
+        if other is None:
+            self.notify("no other pod of the same owner to follow", severity="warning")
+            return
+        self._stop_stream()
+        self.pod = other
+        self.notify(f"now following {other}")
+        self._resolve()
 
     @on(Select.Changed, "#log-container")
     def _container_chosen(self, event: Select.Changed) -> None:
