@@ -10,7 +10,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from tui.cluster import rows
 from tui.cluster.watch import KINDS, WatchEvent
@@ -18,6 +18,7 @@ from tui.screens.confirm import ConfirmScreen
 from tui.screens.describe import DescribeScreen
 from tui.screens.logs import LogsScreen
 from tui.widgets.command_log import CommandLog
+from tui.widgets.key_footer import KeyFooter
 from tui.widgets.resource_table import Obj, ResourceTable, Scope
 from tui.widgets.status_bar import StatusBar
 
@@ -107,7 +108,7 @@ class DashboardScreen(Screen[None]):
                         kind, rows.COLUMNS[kind], self._row_fn(kind), id=f"table-{kind}"
                     )
         yield CommandLog()
-        yield Footer()
+        yield KeyFooter()
 
     def _row_fn(self, kind: str) -> Callable[[Obj], tuple[str, ...]]:
         def row(obj: Obj) -> tuple[str, ...]:

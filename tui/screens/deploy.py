@@ -18,7 +18,6 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import (
-    Footer,
     Input,
     Log,
     OptionList,
@@ -32,6 +31,7 @@ from textual.widgets.option_list import Option
 from tui.bridge import BatchQueue
 from tui.screens.confirm import ConfirmScreen
 from tui.widgets.command_log import CommandLog
+from tui.widgets.key_footer import KeyFooter
 from tui.widgets.status_bar import StatusBar
 
 ALL = "__all__"
@@ -76,7 +76,7 @@ class DeployScreen(Screen[None]):
                 with TabPane("Output", id="tab-output"):
                     yield Log(max_lines=5000, id="output")
         yield CommandLog()
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         options = self.query_one("#overlays", OptionList)

@@ -11,9 +11,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from tui.widgets.command_log import CommandLog
+from tui.widgets.key_footer import KeyFooter
 from tui.widgets.status_bar import StatusBar
 
 
@@ -35,7 +36,7 @@ class DescribeScreen(Screen[None]):
             body.border_title = f"{self.kind}/{self.name_}"
             yield Static("loading…", id="describe-yaml")
         yield CommandLog()
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#describe-body").focus()

@@ -21,11 +21,12 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
 from textual.validation import Integer
-from textual.widgets import Footer, Input, Label, RichLog, Select, Static
+from textual.widgets import Input, Label, RichLog, Select, Static
 
 from tui.bridge import BatchQueue
 from tui.cluster.logs import LogEnd, LogNotice
 from tui.widgets.command_log import CommandLog
+from tui.widgets.key_footer import KeyFooter
 from tui.widgets.status_bar import StatusBar
 
 MAX_LINES = 5000
@@ -93,7 +94,7 @@ class LogsScreen(Screen[None]):
         yield Static("", id="log-state", markup=False)
         yield RichLog(max_lines=MAX_LINES, wrap=False, id="log-view")
         yield CommandLog()
-        yield Footer()
+        yield KeyFooter()
 
     @property
     def view(self) -> RichLog:

@@ -16,9 +16,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.validation import Number
-from textual.widgets import Button, DataTable, Footer, Input, Label, Static
+from textual.widgets import Button, DataTable, Input, Label, Static
 
 from tui.widgets.command_log import CommandLog
+from tui.widgets.key_footer import KeyFooter
 from tui.widgets.probability_bars import ProbabilityBars
 from tui.widgets.status_bar import StatusBar
 
@@ -68,7 +69,7 @@ class PredictScreen(Screen[None]):
             history.add_column(column, key=column)
         yield history
         yield CommandLog()
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.error: str | None = None
