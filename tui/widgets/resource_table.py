@@ -11,12 +11,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.geometry import Size
 from textual.message import Message
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import DataTable, Input, Static
 
 Obj = dict[str, Any]
@@ -45,6 +49,48 @@ def cells(row: tuple[str, ...]) -> list[Text]:
 def object_key(obj: Obj) -> str:
     meta = obj.get("metadata") or {}
     return str(meta.get("uid") or f"{meta.get('namespace', '')}/{meta.get('name', '')}")
+
+
+class RowsTable(DataTable[Text]):
+    """A DataTable that keeps its rendered rows across a tab switch.
+
+    DataTable throws away every rendered cell whenever its styles are recomputed, which a
+    focus change does, and whenever it gets a Resize, which a table shown again gets even at
+    the size it had. With a thousand rows that re-render was most of what a tab switch cost.
+    Its caches are keyed by the pseudo-classes (focus, hover) already, so they stay valid
+    as long as the styles each pseudo-class state resolves to are the ones they were made
+    with (a theme change alters them: then everything is dropped, as DataTable does).
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._geometry: tuple[Size, Size, Size | None] | None = None
+        self._styles_seen: dict[object, tuple[Style, ...]] = {}
+
+    def _on_resize(self, event: events.Resize) -> None:
+        geometry = (event.size, event.virtual_size, event.container_size)
+        if geometry == self._geometry:
+            event.prevent_default()
+        self._geometry = geometry
+
+    def notify_style_update(self) -> None:
+        Widget.notify_style_update(self)  # the widget's own style caches, always
+        state = self.get_pseudo_class_state()  # what render_lines will key the rows by
+        styles = (
+            self.rich_style,
+            *(
+                self.get_component_rich_style(name, default=Style())
+                for name in sorted(self.COMPONENT_CLASSES)
+            ),
+        )
+        if self._styles_seen.get(state, styles) != styles:
+            self._styles_seen = {}
+            super().notify_style_update()  # clears the rendered rows, as DataTable does
+        else:
+            self._styles_cache.clear()
+            self._get_styles_to_render_cell.cache_clear()
+            self.refresh()
+        self._styles_seen[state] = styles
 
 
 class ResourceTable(Vertical):
@@ -85,7 +131,7 @@ class ResourceTable(Vertical):
     def compose(self) -> ComposeResult:
         yield Static("", classes="scope")
         yield Input(placeholder="filter: any text in the row (Enter keeps it, Esc clears)")
-        table: DataTable[Text] = DataTable(cursor_type="row", zebra_stripes=True)
+        table = RowsTable(cursor_type="row", zebra_stripes=True)
         for label in self.columns:
             table.add_column(label, key=label)
         yield table
