@@ -124,9 +124,14 @@ def check_reachable(conn: Connection) -> str:
     except Exception as exc:
         raise cluster_error(exc, f"reach the cluster at {conn.server}") from exc
     try:
-        client.CoreV1Api(conn.api_client).list_namespaced_pod(
-            conn.namespace, limit=1, _request_timeout=REQUEST_TIMEOUT
+        # Only the status matters: the body is not turned into models (a server that ignores
+        # the limit would send every pod, and building those objects took longer than
+        # listing them).
+        response = call_raw(
+            client.CoreV1Api(conn.api_client).list_namespaced_pod, conn.namespace, limit=1
         )
+        response.drain_conn()
+        response.release_conn()
     except Exception as exc:
         raise cluster_error(exc, f"list pods in {conn.namespace}") from exc
     return str(info.git_version)
