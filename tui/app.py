@@ -7,6 +7,7 @@ session, the header status, and the log of kubectl-equivalent commands.
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -82,6 +83,7 @@ class IrisApp(App[None]):
         self._watch: Stoppable | None = None
         self._events: BatchQueue[WatchEvent] = BatchQueue(lambda: self.post_message(WatchBatch()))
         self._states: dict[str, ConnectionState] = {}
+        self._frozen = False
         self.status = ClusterStatus(
             context=self.session.context,
             namespace=self.session.namespace,
@@ -167,6 +169,12 @@ class IrisApp(App[None]):
             state, detail = LinkState.CONNECTED, ""
         was = self.status.state
         self.status = self.status.with_(state=state, detail=detail)
+        if state is LinkState.CONNECTED and not self._frozen:
+            # What exists now (modules, widgets, the listed objects) lives as long as the app.
+            # Left to the collector, each full collection walks it all again (over 100 ms
+            # with a thousand pods, felt as a stalled key); frozen, it is skipped.
+            self._frozen = True
+            gc.freeze()
         if was is LinkState.RECONNECTING and state is LinkState.CONNECTED:
             self.notify("reconnected to the cluster")
             self.refresh_model_version()
