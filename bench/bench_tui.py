@@ -72,10 +72,11 @@ class CountingProxy:
         app = Starlette(routes=[Route("/{path:path}", self._forward, methods=_METHODS)])
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
         self._server = uvicorn.Server(config)
+        self._upstream_client: httpx.AsyncClient | None = None
 
     async def _forward(self, request: Request) -> StreamingResponse:
         self._log.write(f"{request.method} {request.url.path}?{request.url.query}\n")
-        client = httpx.AsyncClient(base_url=self.upstream, timeout=None)
+        client = self._client()
         headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
         upstream = await client.send(
             client.build_request(
@@ -96,7 +97,6 @@ class CountingProxy:
                 return  # the upstream went away (the bench stops it): end this response too
             finally:
                 await upstream.aclose()
-                await client.aclose()
 
         drop = {"content-length", "transfer-encoding", "connection"}
         return StreamingResponse(
@@ -104,6 +104,18 @@ class CountingProxy:
             status_code=upstream.status_code,
             headers={k: v for k, v in upstream.headers.items() if k.lower() not in drop},
         )
+
+    def _client(self) -> httpx.AsyncClient:
+        # One client for every request, as a server keeps its connections: a client per
+        # request (an SSL context, a new connection) added 100 ms or more to each request,
+        # which the app's timings then carried.
+        if self._upstream_client is None:
+            self._upstream_client = httpx.AsyncClient(
+                base_url=self.upstream,
+                timeout=None,
+                limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
+            )
+        return self._upstream_client
 
     def serve(self) -> None:
         """Serve until terminated, printing the URL once listening."""
