@@ -123,8 +123,10 @@ class DashboardScreen(Screen[None]):
             self.set_interval(5, self._refresh_ages)
 
     def _refresh_ages(self) -> None:
-        for kind in KINDS:
-            self.table(kind).refresh_rows()
+        # Only the table in view. Rewriting cells makes a table drop its rendered rows, so
+        # refreshing the hidden ones would make switching to them slow; each catches up
+        # right after its tab is shown instead.
+        self.table(self.current_kind()).refresh_rows()
 
     # -- data ---------------------------------------------------------------------------------
 
@@ -154,7 +156,10 @@ class DashboardScreen(Screen[None]):
         # Events can arrive after the user switched again: follow the tab active now, or
         # focusing a table in another pane would switch back to it.
         if event.pane.id == event.tabbed_content.active:
-            self.table(self.current_kind()).focus_table()
+            table = self.table(self.current_kind())
+            table.focus_table()
+            if self.app.refresh_ages:  # type: ignore[attr-defined]
+                self.call_after_refresh(table.refresh_rows)
 
     def current_kind(self) -> str:
         active = self.query_one(TabbedContent).active or "tab-pods"
