@@ -206,14 +206,16 @@ def environment(
 ) -> dict[str, str]:
     """The process environment of ``container``; ConfigError while a reference is missing."""
     namespace = pod["metadata"]["namespace"]
-    env = {name: os.environ[name] for name in PASSED_THROUGH if name in os.environ}
-    env.update(
+    base = {name: os.environ[name] for name in PASSED_THROUGH if name in os.environ}
+    base.update(
         PATH=f"{TOOLS_DIR}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
         HOME=str(tmpdir),
         HOSTNAME=pod["metadata"]["name"],
         # Images of Python services set this; without it `kubectl logs -f` would lag.
         PYTHONUNBUFFERED="1",
     )
+    env = dict(base)
+    declared: set[str] = set()
     for source in container.get("envFrom") or []:
         for resource, field in (("configmaps", "configMapRef"), ("secrets", "secretRef")):
             if field not in source:
@@ -228,6 +230,7 @@ def environment(
                 name = source.get("prefix", "") + key
                 if _ENV_NAME.match(name):
                     env[name] = text
+                    declared.add(name)
     for var in container.get("env") or []:
         value: str | None
         if "valueFrom" not in var:
@@ -244,7 +247,13 @@ def environment(
                 value = _resource_field(container, source.get("resourceFieldRef") or {})
         if value is not None:
             env[var["name"]] = value
-    env = {name: local_path(value, container_mounts) for name, value in env.items()}
+            declared.add(var["name"])
+    # Only what the pod spec declares names paths inside the container; the sandbox's own
+    # variables (PATH, HOME) are already local and may well start with a mountPath like /tmp.
+    env = {
+        name: local_path(value, container_mounts) if name in declared else value
+        for name, value in env.items()
+    }
     env["HOST"] = "127.0.0.1"
     if ports:
         env["PORT"] = str(next(iter(ports.values())))

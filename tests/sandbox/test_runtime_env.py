@@ -1,0 +1,37 @@
+"""A pod's environment: declared paths move into local folders, the sandbox's own do not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sandbox.podspec import Mount, environment
+from sandbox.store import Store
+
+POD = {"metadata": {"name": "api-1", "namespace": "ml-course"}}
+
+
+def test_only_declared_values_are_rewritten_to_the_volume_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A checkout under /tmp, as CI may have it: its venv is on PATH and /tmp is also the
+    # mountPath of every pod's scratch emptyDir.
+    monkeypatch.setattr("sandbox.podspec.TOOLS_DIR", Path("/tmp/checkout/.venv/bin"))
+    monkeypatch.setenv("PATH", "/usr/bin")
+    scratch, models = tmp_path / "scratch", tmp_path / "models"
+    container = {
+        "name": "api",
+        "env": [
+            {"name": "MODEL_DIR", "value": "/models"},
+            {"name": "CACHE", "value": "/tmp/cache"},
+            {"name": "URL", "value": "http://example.invalid/models"},
+        ],
+    }
+    mounts = [Mount("/models", models), Mount("/tmp", scratch)]
+    env = environment(Store(None), POD, container, mounts, {8000: 41234}, scratch)
+    assert env["MODEL_DIR"] == str(models)
+    assert env["CACHE"] == f"{scratch}/cache"
+    assert env["URL"] == "http://example.invalid/models"
+    assert env["PATH"] == "/tmp/checkout/.venv/bin:/usr/bin"
+    assert (env["HOST"], env["PORT"], env["TMPDIR"]) == ("127.0.0.1", "41234", str(scratch))
