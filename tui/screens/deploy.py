@@ -6,6 +6,7 @@ its exit status last, so the user sees exactly what ran.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -214,41 +215,36 @@ class DeployScreen(Screen[None]):
             view.update(f"[b red]kubectl diff failed (exit status {returncode})[/]\n{escape(text)}")
 
     def action_apply(self) -> None:
-        overlay = self._require_overlay()
-        if overlay is None:
-            return
-        session: Any = self.app.session  # type: ignore[attr-defined]
-
-        def answered(yes: bool | None) -> None:
-            if yes and self.overlay is not None:
-                self._start_run("apply", self.overlay)
-
-        self.app.push_screen(
-            ConfirmScreen(
+        self._confirm_run(
+            "apply",
+            lambda overlay, session: (
                 f"Apply overlay {overlay.name} to namespace {session.namespace}? "
                 "This deletes and re-creates the training Job, so the model is retrained.",
                 session.apply_command(overlay),
             ),
-            answered,
         )
 
     def action_delete(self) -> None:
-        overlay = self._require_overlay()
-        if overlay is None:
-            return
-        session: Any = self.app.session  # type: ignore[attr-defined]
-
-        def answered(yes: bool | None) -> None:
-            if yes and self.overlay is not None:
-                self._start_run("delete", self.overlay)
-
-        self.app.push_screen(
-            ConfirmScreen(
+        self._confirm_run(
+            "delete",
+            lambda overlay, session: (
                 f"Delete every resource of overlay {overlay.name}, including the model volume?",
                 session.delete_command(overlay),
             ),
-            answered,
         )
+
+    def _confirm_run(self, what: str, question: Callable[[Path, Any], tuple[str, str]]) -> None:
+        """Ask with the exact command shown, then run `what` on the chosen overlay."""
+        overlay = self._require_overlay()
+        if overlay is None:
+            return
+        text, command = question(overlay, self.app.session)  # type: ignore[attr-defined]
+
+        def answered(yes: bool | None) -> None:
+            if yes and self.overlay is not None:
+                self._start_run(what, self.overlay)
+
+        self.app.push_screen(ConfirmScreen(text, command), answered)
 
     def _start_run(self, what: str, overlay: Path) -> None:
         self._busy = True
