@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import fcntl
 import logging
 import os
 import signal
@@ -116,6 +117,23 @@ def stop_when_orphaned() -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
+def lock_state(state: Path) -> int | None:
+    """Hold ``<state>/lock`` for this process's life; None if another sandbox holds it.
+
+    Two servers on one state folder would overwrite each other's objects and pods. The kernel
+    drops the lock when the process ends, however it ends, so a crash never leaves it stale.
+    """
+    descriptor = os.open(state / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        return None
+    os.ftruncate(descriptor, 0)
+    os.write(descriptor, f"{os.getpid()}\n".encode())
+    return descriptor
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -129,6 +147,14 @@ def main(argv: list[str] | None = None) -> int:
         kubeconfig.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         print(f"iris-sandbox: {error}", file=sys.stderr)
+        return 1
+    if lock_state(state) is None:
+        holder = (state / "lock").read_text().strip() or "?"
+        print(
+            f"iris-sandbox: another sandbox (pid {holder}) is using {state}; "
+            "stop it first, or give this one its own --state folder",
+            file=sys.stderr,
+        )
         return 1
     listener.listen(128)
     url = f"http://127.0.0.1:{listener.getsockname()[1]}"
