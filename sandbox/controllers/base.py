@@ -185,31 +185,39 @@ def is_pod_active(pod: Obj) -> bool:
 
 
 def set_condition(
-    conditions: list[Obj], type_: str, status: str, reason: str, message: str, now: str
+    conditions: list[Obj],
+    type_: str,
+    status: str,
+    reason: str,
+    message: str,
+    now: str,
+    *,
+    update_time: bool = False,
+    touch: bool = False,
 ) -> list[Obj]:
-    """Replace or add a condition; lastTransitionTime moves only when the status changes."""
+    """Replace or add a condition; lastTransitionTime moves only when the status changes.
+
+    Deployment conditions also carry lastUpdateTime (``update_time``), which moves on any
+    change, or on ``touch`` (progress made without a change of condition).
+    """
     result = [dict(c) for c in conditions]
     for cond in result:
-        if cond.get("type") == type_:
-            if (cond.get("status"), cond.get("reason"), cond.get("message")) == (
-                status,
-                reason,
-                message,
-            ):
-                return result
-            if cond.get("status") != status:
-                cond["lastTransitionTime"] = now
-            if "lastUpdateTime" in cond:
-                cond["lastUpdateTime"] = now
-            cond.update(status=status, reason=reason, message=message)
-            return result
-    result.append(
-        {
-            "type": type_,
-            "status": status,
-            "reason": reason,
-            "message": message,
-            "lastTransitionTime": now,
-        }
-    )
+        if cond.get("type") != type_:
+            continue
+        changed = (cond.get("status"), cond.get("reason"), cond.get("message")) != (
+            status,
+            reason,
+            message,
+        )
+        if cond.get("status") != status:
+            cond["lastTransitionTime"] = now
+        if (changed or touch) and (update_time or "lastUpdateTime" in cond):
+            cond["lastUpdateTime"] = now
+        cond.update(status=status, reason=reason, message=message)
+        return result
+    added = {"type": type_, "status": status, "reason": reason, "message": message}
+    added["lastTransitionTime"] = now
+    if update_time:
+        added["lastUpdateTime"] = now
+    result.append(added)
     return result

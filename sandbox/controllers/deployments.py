@@ -12,14 +12,23 @@ import copy
 import json
 import math
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from sandbox.clock import format_time, parse_time
-from sandbox.controllers.base import NAME_ALPHABET, Controller, Obj, owner_reference
+from sandbox.controllers.base import (
+    NAME_ALPHABET,
+    Controller,
+    Obj,
+    owner_reference,
+    set_condition,
+)
 from sandbox.store import ApiError
 
 HASH_LABEL = "pod-template-hash"
 REVISION = "deployment.kubernetes.io/revision"
+# Deployment conditions carry lastUpdateTime, unlike most kinds'.
+_condition = partial(set_condition, update_time=True)
 
 
 class DeploymentController(Controller):
@@ -413,42 +422,3 @@ def _timed_out(conditions: list[Obj], spec: Obj) -> bool:
             since = parse_time(cond["lastUpdateTime"])
             return (datetime.now(UTC) - since).total_seconds() > deadline
     return False
-
-
-def _condition(
-    conditions: list[Obj],
-    type_: str,
-    status: str,
-    reason: str,
-    message: str,
-    now: str,
-    *,
-    touch: bool = False,
-) -> list[Obj]:
-    """Deployment conditions carry lastUpdateTime too: it moves on any change (or ``touch``)."""
-    result = [dict(c) for c in conditions]
-    for cond in result:
-        if cond.get("type") != type_:
-            continue
-        changed = (cond.get("status"), cond.get("reason"), cond.get("message")) != (
-            status,
-            reason,
-            message,
-        )
-        if cond.get("status") != status:
-            cond["lastTransitionTime"] = now
-        if changed or touch:
-            cond["lastUpdateTime"] = now
-        cond.update(status=status, reason=reason, message=message)
-        return result
-    result.append(
-        {
-            "type": type_,
-            "status": status,
-            "lastUpdateTime": now,
-            "lastTransitionTime": now,
-            "reason": reason,
-            "message": message,
-        }
-    )
-    return result
