@@ -10,6 +10,11 @@ OVERLAY=${OVERLAY:-minikube}
 export KUBECONFIG="$PWD/$STATE/kubeconfig"
 
 mkdir -p "$STATE"
+# iris-sandbox locks its state folder; checking first keeps the running one's files intact.
+if ! flock -n "$STATE/lock" true; then
+  echo "A sandbox is already running on $STATE (another make demo?): quit it first."
+  exit 1
+fi
 rm -f "$STATE/ready"
 "$BIN/iris-sandbox" --state "$STATE" >"$STATE/sandbox.log" 2>&1 &
 sandbox_pid=$!
@@ -17,7 +22,7 @@ trap 'kill -TERM "$sandbox_pid" 2>/dev/null; wait "$sandbox_pid" 2>/dev/null || 
 
 for _ in $(seq 100); do
   [ -f "$STATE/ready" ] && break
-  kill -0 "$sandbox_pid" 2>/dev/null || { echo "the sandbox did not start; see $STATE/sandbox.log"; exit 1; }
+  kill -0 "$sandbox_pid" 2>/dev/null || { echo "the sandbox did not start:"; cat "$STATE/sandbox.log"; exit 1; }
   sleep 0.1
 done
 [ -f "$STATE/ready" ] || { echo "the sandbox did not start in 10 s; see $STATE/sandbox.log"; exit 1; }
