@@ -147,6 +147,9 @@ INVALID_BATCH_BODIES = [
     b'{"instances": [[[1],2,3,4]]}',
     b'{"instances": [[],[1,2,3,4]]}',
     b'{"instances": []}',
+    b'{"instances": [[1,2,3,4]]} 5',
+    b'7 {"instances": [[1,2,3,4]]}',
+    b'\xef\xbb\xbf{"instances": [[1,2,3,4]]}',
 ]
 
 
