@@ -67,16 +67,16 @@ class LinearSoftmaxPredictor:
         return self._coef @ features.T + self._intercept
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
-        return _softmax_of_columns(self._class_scores(features))
+        return self.classify(features)[1]
 
     def predict(self, features: np.ndarray) -> np.ndarray:
-        return np.argmax(self._class_scores(features), axis=0).astype(np.int64)
+        return _top_of_columns(self._class_scores(features))[1]
 
     def classify(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         scores = self._class_scores(features)
         # scikit-learn's predict takes the argmax of the scores, not of the probabilities.
-        indices = np.argmax(scores, axis=0).astype(np.int64)
-        return indices, _softmax_of_columns(scores)
+        top, indices = _top_of_columns(scores)
+        return indices, _softmax_of_columns(scores, top)
 
     def predict_row(self, row: Sequence[float]) -> tuple[int, list[float]]:
         # The same order of operations as numpy's (x @ w) + b, so the results agree to rounding.
@@ -120,12 +120,28 @@ class LinearBinaryPredictor:
         return int(score > 0), [1.0 - positive, positive]
 
 
-def _softmax_of_columns(scores: np.ndarray) -> np.ndarray:
+def _top_of_columns(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The maximum of each column of (classes, rows) scores, and its row (the first on ties).
+
+    np.argmax along the class axis walks the array across its strides, several times
+    slower than comparing whole rows, one class at a time.
+    """
+    top = scores[0].copy()
+    indices = np.zeros(scores.shape[1], dtype=np.int64)
+    for k in range(1, scores.shape[0]):
+        row = scores[k]
+        indices[row > top] = k
+        np.maximum(top, row, out=top)
+    return top, indices
+
+
+def _softmax_of_columns(scores: np.ndarray, top: np.ndarray) -> np.ndarray:
     """Softmax of each column of (classes, rows) scores, as (rows, classes) probabilities.
 
-    In place, in scikit-learn's order of operations: subtract the maximum, exp, normalise.
+    In place, in scikit-learn's order of operations: subtract the maximum (`top`), exp,
+    normalise.
     """
-    scores -= scores.max(axis=0)
+    scores -= top
     np.exp(scores, out=scores)
     scores /= scores.sum(axis=0)
     return np.ascontiguousarray(scores.T)

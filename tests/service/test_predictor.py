@@ -113,3 +113,19 @@ def test_a_model_whose_features_do_not_match_its_metadata_is_refused(iris_model)
     model = LoadedModel("20260101T000000Z-abcd", iris_model, {}, FEATURES[:3], CLASSES)
     with pytest.raises(ModelStoreError, match="expects 4 features but its metadata names 3"):
         make_predictor(model)
+
+
+@pytest.mark.parametrize("classes", [3, 7])
+def test_softmax_predictor_breaks_ties_like_scikit_learn(classes):
+    # Weights of small integers on integer features make equal scores common; scikit-learn
+    # (np.argmax) then picks the first class, and so must the fast predictor.
+    rng = np.random.default_rng(classes)
+    coef = rng.integers(-1, 2, size=(classes, 4)).astype(np.float64)
+    intercept = np.zeros(classes)
+    features = rng.integers(0, 3, size=(500, 4)).astype(np.float64)
+    scores = features @ coef.T
+    assert (np.sort(scores, axis=1)[:, -1] == np.sort(scores, axis=1)[:, -2]).any()
+    predictor = LinearSoftmaxPredictor(coef, intercept, tuple(map(str, range(classes))))
+    indices, _ = predictor.classify(features)
+    np.testing.assert_array_equal(indices, np.argmax(scores, axis=1))
+    np.testing.assert_array_equal(predictor.predict(features), np.argmax(scores, axis=1))
