@@ -71,7 +71,7 @@ def fastapi_only_main(port: int, model_dir: str) -> None:
     from service.api import create_app
     from service.settings import ServeSettings
 
-    app = create_app(ServeSettings(model_dir=Path(model_dir), log_level="warning"), fast_path=False)
+    app = create_app(ServeSettings(model_dir=Path(model_dir), log_level="warning"))
     uvicorn.run(app, host="127.0.0.1", port=port, **UVICORN_FLAGS)  # type: ignore[arg-type]
 
 

@@ -15,7 +15,7 @@ from types import FrameType
 
 import uvicorn
 
-from service.api import create_app
+from service.api import create_app, with_fast_path
 from service.api.model_holder import ModelHolder
 from service.logs import configure_logging
 from service.settings import ServeSettings, load_settings
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level)
     app = create_app(settings)
     config = uvicorn.Config(
-        app,
+        with_fast_path(app, settings),
         host=settings.host,
         port=settings.port,
         workers=1,

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sklearn.linear_model import LogisticRegression
+from starlette.types import ASGIApp
 
-from service.api import create_app
+from service.api import create_app, with_fast_path
 from service.data import load_training_data
 from service.model_store import ModelStore
 from service.settings import ServeSettings, TrainSettings
@@ -53,8 +53,13 @@ def wait_for(condition: Callable[[], bool], timeout: float = 10.0, what: str = "
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+def serving_app(serve_settings: ServeSettings) -> ASGIApp:
+    """The app as iris-serve runs it: the fast path in front of the FastAPI app."""
+    return with_fast_path(create_app(serve_settings), serve_settings)
+
+
 @contextmanager
-def running_app(app: FastAPI, ready: bool = True) -> Iterator[TestClient]:
+def running_app(app: ASGIApp, ready: bool = True) -> Iterator[TestClient]:
     """A TestClient with the app's lifespan (so its reloader) running."""
     with TestClient(app, raise_server_exceptions=False) as client:
         if ready:
@@ -64,7 +69,7 @@ def running_app(app: FastAPI, ready: bool = True) -> Iterator[TestClient]:
 
 @contextmanager
 def client_for(model_dir: Path, **overrides: Any) -> Iterator[TestClient]:
-    with running_app(create_app(settings(model_dir, **overrides))) as client:
+    with running_app(serving_app(settings(model_dir, **overrides))) as client:
         yield client
 
 

@@ -19,6 +19,7 @@ from tests.service.api_fixtures import (
     fitted_iris,
     publish,
     running_app,
+    serving_app,
     settings,
     wait_for,
 )
@@ -64,7 +65,7 @@ def test_batch_and_v1_answer_every_row(store, published):
 
 
 def test_not_ready_without_a_model_then_ready_once_one_is_published(store):
-    with running_app(create_app(settings(store.root)), ready=False) as client:
+    with running_app(serving_app(settings(store.root)), ready=False) as client:
         response = client.get("/readyz")
         assert response.status_code == 503
         assert "no model published" in response.json()["reason"]

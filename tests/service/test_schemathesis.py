@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from service.api import create_app
+from service.api import create_app, with_fast_path
 from service.api.fast_path import valid_rows
 from service.api.model_holder import serve_model
 from service.data import FEATURE_NAMES
@@ -30,9 +30,10 @@ from tests.service.api_fixtures import settings as serve_settings
 
 def app_with_model(model_dir: Path, fast_path: bool = True, **overrides: Any) -> Any:
     """An app with the published model already loaded (no lifespan, no reloader thread)."""
-    app = create_app(serve_settings(model_dir, **overrides), fast_path=fast_path)
+    served_settings = serve_settings(model_dir, **overrides)
+    app = create_app(served_settings)
     app.state.holder.served = serve_model(ModelStore(model_dir).load())
-    return app
+    return with_fast_path(app, served_settings) if fast_path else app
 
 
 @pytest.fixture(scope="module")
