@@ -28,8 +28,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     HOME=/tmp
+# The wheel also declares iris-tui and iris-sandbox, whose packages stay out of the image:
+# their scripts go, so running one says "not found" instead of printing an ImportError.
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     pip install --no-cache-dir --no-index --requirement /wheels/requirements.txt \
+    && rm /usr/local/bin/iris-tui /usr/local/bin/iris-sandbox \
     && mkdir -p /models /data/input /data/output \
     && chown -R 10001:10001 /models /data
 USER 10001:10001

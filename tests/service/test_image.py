@@ -83,6 +83,17 @@ def test_build_context_holds_only_the_service() -> None:
         assert not in_build_context(path), path
 
 
+def scripts_removed_by_the_image() -> set[str]:
+    """The console scripts the runtime stage deletes (`rm /usr/local/bin/<name>`)."""
+    runtime = (REPO / "Dockerfile").read_text().rsplit("\nFROM ", 1)[1]
+    words = runtime.replace("\\\n", " ").split()
+    return {
+        word.removeprefix("/usr/local/bin/")
+        for i, word in enumerate(words)
+        if word.startswith("/usr/local/bin/") and "rm" in words[max(0, i - 3) : i]
+    }
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -178,6 +189,16 @@ def test_service_only_install_runs_train_batch_and_serve(tmp_path: Path) -> None
         text=True,
     )
     assert (imports.returncode, imports.stdout.strip()) == (0, "[]"), imports.stderr
+
+    # The wheel installs every console script; those whose packages the image leaves out
+    # would fail with an ImportError, so the image deletes exactly those.
+    scripts = {path.name for path in (venv / "bin").glob("iris-*")}
+    removed = scripts_removed_by_the_image()
+    assert scripts - removed == {"iris-train", "iris-serve", "iris-batch"}
+    assert removed <= scripts
+    for name in removed:
+        failed = run(name)
+        assert failed.returncode != 0 and "ModuleNotFoundError" in failed.stderr, name
 
     train = run("iris-train")
     assert train.returncode == 0, train.stderr
