@@ -66,9 +66,12 @@ def test_batch_and_v1_answer_every_row(store, published):
 
 def test_not_ready_without_a_model_then_ready_once_one_is_published(store):
     with running_app(serving_app(settings(store.root)), ready=False) as client:
-        response = client.get("/readyz")
-        assert response.status_code == 503
-        assert "no model published" in response.json()["reason"]
+        # Until the reloader's first look at the store the reason is "no model loaded yet".
+        wait_for(
+            lambda: "no model published" in client.get("/readyz").json()["reason"],
+            what="the reloader to find no model",
+        )
+        assert client.get("/readyz").status_code == 503
         assert client.get("/healthz").status_code == 200
         predict = client.post("/predict", json=FLOWER)
         assert predict.status_code == 503 and "no model" in predict.json()["detail"]
