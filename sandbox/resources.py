@@ -38,6 +38,8 @@ RESOURCES = [
     Resource("pods", "Pod", "", "v1", True, ("po",), ("all",), ("status", "log", "proxy")),
     Resource("services", "Service", "", "v1", True, ("svc",), ("all",), ("status", "proxy")),
     Resource("endpoints", "Endpoints", "", "v1", True, ("ep",)),
+    # What kubectl describe service and kube-proxy read since 1.21 (Endpoints is legacy).
+    Resource("endpointslices", "EndpointSlice", "discovery.k8s.io", "v1"),
     Resource("configmaps", "ConfigMap", "", "v1", True, ("cm",)),
     Resource("secrets", "Secret", "", "v1"),
     Resource("serviceaccounts", "ServiceAccount", "", "v1", True, ("sa",)),

@@ -282,6 +282,23 @@ COLUMNS: dict[str, list[Column]] = {
         ),
         ("Age", "string", age),
     ],
+    "endpointslices": [
+        ("AddressType", "string", lambda o: o.get("addressType", "")),
+        (
+            "Ports",
+            "string",
+            lambda o: ",".join(str(p.get("port")) for p in o.get("ports") or []) or "<unset>",
+        ),
+        (
+            "Endpoints",
+            "string",
+            lambda o: (
+                ",".join(a for e in o.get("endpoints") or [] for a in e.get("addresses") or [])
+                or "<unset>"
+            ),
+        ),
+        ("Age", "string", age),
+    ],
     "configmaps": [("Data", "integer", _keys("data")), ("Age", "string", age)],
     "secrets": [
         ("Type", "string", lambda o: o.get("type", "Opaque")),

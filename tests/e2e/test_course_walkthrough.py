@@ -212,6 +212,15 @@ def test_course_on_the_sandbox(sandbox: SandboxProcess) -> None:
     sandbox.kubectl("rollout", "status", "deployment/iris-api", "--timeout=90s", timeout=100)
     step("api rolled out")
     first_version = (model_volume / "current").read_text().strip()
+    # kubectl describe reads the Service's EndpointSlices: both ready replicas behind it.
+    described = sandbox.kubectl("-n", NAMESPACE, "describe", "service", "iris-api-svc").stdout
+    (endpoints_line,) = [line for line in described.splitlines() if line.startswith("Endpoints:")]
+    assert len(endpoints_line.split()[1].split(",")) == 2, described
+    slices = sandbox.kubectl(
+        "-n", NAMESPACE, "get", "endpointslices", "-l", "kubernetes.io/service-name=iris-api-svc"
+    ).stdout.splitlines()
+    assert slices[0].split() == ["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"], slices
+    assert slices[1].split()[1:3] == ["IPv4", "8000"], slices
 
     predictor = PredictClient.for_cluster(conn)
     try:
