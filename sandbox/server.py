@@ -106,6 +106,15 @@ def _wants_table(request: Request) -> bool:
     return "as=Table" in request.headers.get("accept", "")
 
 
+def _table_include(request: Request) -> str:
+    """What each Table row carries of its object (?includeObject=, Metadata by default)."""
+    include = request.query_params.get("includeObject") or "Metadata"
+    if include not in tables.INCLUDE_OBJECT:
+        choices = ", ".join(tables.INCLUDE_OBJECT)
+        raise ApiError.bad_request(f"includeObject must be one of {choices}, not {include!r}")
+    return include
+
+
 def _write_options(request: Request) -> WriteOptions:
     field_manager = request.query_params.get("fieldManager", "")
     user_agent = request.headers.get("user-agent", "").split("/")[0][:128]
@@ -220,7 +229,9 @@ class ApiServer:
                 field_selector=params.get("fieldSelector"),
             )
             if _wants_table(request):
-                return json_response(tables.table(resource.plural, items, version))
+                return json_response(
+                    tables.table(resource.plural, items, version, _table_include(request))
+                )
             return json_response(
                 {
                     "kind": f"{resource.kind}List",
@@ -236,7 +247,9 @@ class ApiServer:
             obj = self.store.get(resource.plural, ns, name)
             if _wants_table(request):
                 return json_response(
-                    tables.table(resource.plural, [obj], self.store.resource_version)
+                    tables.table(
+                        resource.plural, [obj], self.store.resource_version, _table_include(request)
+                    )
                 )
             return json_response(obj)
         options = _write_options(request)
@@ -306,10 +319,12 @@ class ApiServer:
             field_selector=watch.field_selector,
         )
         as_table = _wants_table(request)
+        include = _table_include(request) if as_table else "Metadata"
 
         def render(event: str, obj: Obj) -> Obj:
             if as_table:
-                return tables.table(resource.plural, [obj], obj["metadata"]["resourceVersion"])
+                version = obj["metadata"]["resourceVersion"]
+                return tables.table(resource.plural, [obj], version, include)
             return obj
 
         return StreamingResponse(

@@ -407,8 +407,22 @@ def _partial(obj: Obj) -> Obj:
     return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": meta}
 
 
-def table(resource: str, objects: list[Obj], resource_version: int | str) -> Obj:
-    """A meta.k8s.io/v1 Table of ``objects``, rows carrying their metadata like the real server."""
+# The ?includeObject= choices: what each row carries besides its cells. kubectl asks for
+# Object when it must read fields the cells lack (get --sort-by=.lastTimestamp).
+INCLUDE_OBJECT = ("None", "Metadata", "Object")
+
+
+def _row_object(obj: Obj, include: str) -> Obj | None:
+    if include == "Object":
+        return obj
+    return _partial(obj) if include == "Metadata" else None
+
+
+def table(
+    resource: str, objects: list[Obj], resource_version: int | str, include: str = "Metadata"
+) -> Obj:
+    """A meta.k8s.io/v1 Table of ``objects``, each row with what ``include`` names of its
+    object (one of INCLUDE_OBJECT), like the real server."""
     columns = COLUMNS.get(resource, [("Age", "string", age)])
     definitions = [
         {"name": "Name", "type": "string", "format": "name", "description": "", "priority": 0}
@@ -425,7 +439,7 @@ def table(resource: str, objects: list[Obj], resource_version: int | str) -> Obj
     rows = [
         {
             "cells": [_meta(obj).get("name", "")] + [cell(obj) for _, _, cell in columns],
-            "object": _partial(obj),
+            "object": _row_object(obj, include),
         }
         for obj in objects
     ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,6 +70,28 @@ def test_get_prints_the_columns_kubectl_shows(app: SandboxProcess) -> None:
     assert service[1] == "ClusterIP" and service[4] == "80/TCP"
     wide = app.kubectl("get", "pods", "-n", NS, "-o", "wide").stdout.split("\n")[0]
     assert "IP" in wide.split() and "NODE" in wide.split()
+
+
+def test_get_sort_by_a_field_outside_the_columns(app: SandboxProcess) -> None:
+    # --sort-by asks for Tables whose rows carry the whole object (includeObject=Object).
+    for name, order in [("sort-b", "3"), ("sort-a", "2"), ("sort-c", "1")]:
+        app.kubectl("create", "configmap", name, "-n", NS, f"--from-literal=order={order}")
+    listed = app.kubectl(
+        "get", "configmaps", "-n", NS, "-l", "!kube-root", "--sort-by=.data.order", "-o", "name"
+    )
+    names = [line for line in listed.stdout.splitlines() if "/sort-" in line]
+    assert names == ["configmap/sort-c", "configmap/sort-a", "configmap/sort-b"]
+    table = app.kubectl("get", "configmaps", "-n", NS, "--sort-by=.data.order", "--no-headers")
+    rows = [line.split()[0] for line in table.stdout.splitlines() if line.startswith("sort-")]
+    assert rows == ["sort-c", "sort-a", "sort-b"]
+    request = urllib.request.Request(
+        f"{app.url}/api/v1/namespaces/{NS}/configmaps?includeObject=All",
+        headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 400
+    assert "includeObject must be one of None, Metadata, Object" in refused.value.read().decode()
 
 
 def test_get_watch_streams_changes(app: SandboxProcess) -> None:
