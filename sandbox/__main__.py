@@ -179,7 +179,14 @@ def main(argv: list[str] | None = None) -> int:
 
     app = create_app(store, state, on_started=started)
     config = uvicorn.Config(
-        app, log_level="error", access_log=False, timeout_graceful_shutdown=2, http="h11"
+        app,
+        log_level="error",
+        access_log=False,
+        timeout_graceful_shutdown=2,
+        http="h11",
+        # wsproto, not websockets: kubectl asks for the subprotocol SPDY/3.1+portforward.k8s.io,
+        # which websockets refuses as not an RFC 6455 token.
+        ws="wsproto",
     )
     try:
         uvicorn.Server(config).run(sockets=[listener])

@@ -1,8 +1,8 @@
 """The HTTP layer: Kubernetes API paths mapped onto the store, served with Starlette.
 
 Discovery and OpenAPI documents, CRUD on every resource, list and watch (with Table output
-for kubectl), patches of all four types, the status and scale subresources, pods/log and the
-service and pod proxies.  Errors are Kubernetes ``Status`` objects.
+for kubectl), patches of all four types, the status and scale subresources, pods/log, the
+service and pod proxies and pods/portforward.  Errors are Kubernetes ``Status`` objects.
 """
 
 from __future__ import annotations
@@ -21,11 +21,13 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from sandbox import discovery, openapi, tables
 from sandbox.api import logs, protobuf, proxy
 from sandbox.api.objects import ObjectApi, WriteOptions, decode_body
+from sandbox.api.portforward import SUBPROTOCOL, PortForwardSession
 from sandbox.api.watch import WatchRequest, watch_events
 from sandbox.patch import PATCH_TYPES
 from sandbox.resources import Resource, find
@@ -39,6 +41,7 @@ Obj = dict[str, Any]
 DEFAULT_WATCH_TIMEOUT = 1800.0
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 _STREAMING = re.compile(r"/pods/[^/]+/(exec|attach|portforward)$")
+PORT_FORWARD_PATH = "/api/v1/namespaces/{namespace}/pods/{name}/portforward"
 
 
 @dataclass
@@ -159,8 +162,9 @@ class ApiServer:
                 raise ApiError(
                     400,
                     "BadRequest",
-                    "the sandbox runs pods as local processes and cannot exec, attach or "
-                    "port-forward; reach a pod's port through the service proxy "
+                    "the sandbox runs pods as local processes and cannot exec or attach; "
+                    "port-forward needs kubectl 1.31 or later (it speaks WebSockets); reach a "
+                    "pod's port through the service proxy "
                     "(kubectl get --raw /api/v1/namespaces/NS/services/NAME:PORT/proxy/PATH) "
                     "or the local port in the pod's sandbox.iris.dev/ports annotation",
                 )
@@ -373,6 +377,21 @@ class ApiServer:
             response.headers.append(key, value)
         return response
 
+    async def port_forward(self, websocket: WebSocket) -> None:
+        """kubectl port-forward: SPDY streams in a WebSocket, joined to the pod's ports."""
+        namespace, name = websocket.path_params["namespace"], websocket.path_params["name"]
+        try:
+            pod = await run_in_threadpool(self.store.get, "pods", namespace, name)
+            if SUBPROTOCOL not in websocket.scope.get("subprotocols", []):
+                raise ApiError.bad_request(f"port-forward speaks the subprotocol {SUBPROTOCOL}")
+            if (pod.get("status") or {}).get("phase") != "Running":
+                raise ApiError.bad_request(f'pod "{name}" is not running')
+        except ApiError as error:
+            await websocket.send_denial_response(error_response(error))
+            return
+        await websocket.accept(subprotocol=SUBPROTOCOL)
+        await PortForwardSession(websocket, self.store, namespace, name).run()
+
 
 def create_app(
     store: Store, state_dir: Path, on_started: Callable[[], None] | None = None
@@ -389,7 +408,11 @@ def create_app(
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
     app = Starlette(
-        routes=[Route("/{path:path}", server.handle, methods=methods)], lifespan=lifespan
+        routes=[
+            WebSocketRoute(PORT_FORWARD_PATH, server.port_forward),
+            Route("/{path:path}", server.handle, methods=methods),
+        ],
+        lifespan=lifespan,
     )
     app.state.api = server
     return app

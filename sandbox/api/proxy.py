@@ -43,7 +43,7 @@ def _pod_ready(pod: Obj) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
-def _local_port(pod: Obj, target: Any) -> int | None:
+def local_port(pod: Obj, target: Any) -> int | None:
     annotations = (pod.get("metadata") or {}).get("annotations") or {}
     try:
         ports = json.loads(annotations.get(PORTS_ANNOTATION) or "{}")
@@ -86,7 +86,7 @@ def service_upstream(store: Store, namespace: str, name_and_port: str) -> str:
     pods, _ = store.list("pods", namespace, label_selector=label_selector)
     target = port.get("targetPort", port.get("port"))
     candidates = [
-        local for pod in pods if _pod_ready(pod) and (local := _local_port(pod, target)) is not None
+        local for pod in pods if _pod_ready(pod) and (local := local_port(pod, target)) is not None
     ]
     if not candidates:
         raise _unavailable(f'no endpoints available for service "{name}"')
@@ -105,7 +105,7 @@ def pod_upstream(store: Store, namespace: str, name_and_port: str) -> str:
             ),
             None,
         )
-    local = _local_port(pod, port_ref) if port_ref else None
+    local = local_port(pod, port_ref) if port_ref else None
     if local is None:
         raise _unavailable(f'pod "{name}" has no running process listening on that port')
     return f"http://127.0.0.1:{local}"
