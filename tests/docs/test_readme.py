@@ -13,6 +13,7 @@ import os
 import re
 import shlex
 import subprocess
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import pytest
 
 from sandbox.testing import SandboxProcess
 from service.model_store import ModelStore
-from tests.service.api_fixtures import publish, serve_process
+from tests.service.api_fixtures import free_port, publish, serve_process
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 README = (REPO_ROOT / "README.md").read_text()
@@ -114,9 +115,31 @@ def kubectl_lines() -> list[str]:
     return sorted({line for line in lines if "iris-api-secret -o" not in line})
 
 
+def check_port_forward(line: str, sandbox: SandboxProcess) -> None:
+    """Run a `kubectl port-forward` line (on a free local port) and call the API through it."""
+    local = line.split()[-1].split(":")[0]
+    command = line.replace(f" {local}:", f" {free_port()}:")
+    forward = subprocess.Popen(
+        shlex.split(command), env=sandbox.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        assert forward.stdout is not None
+        first = forward.stdout.readline().decode()
+        found = re.search(r"127\.0\.0\.1:(\d+) ->", first)
+        assert found, f"{command}: {first}"
+        with urllib.request.urlopen(f"http://127.0.0.1:{found[1]}/readyz", timeout=10) as answer:
+            assert json.loads(answer.read())["status"] == "ready"
+    finally:
+        forward.terminate()
+        forward.wait(timeout=10)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("line", kubectl_lines())
 def test_kubectl_line_works_on_the_sandbox(line: str, minikube_stack: SandboxProcess) -> None:
+    if " port-forward " in line:
+        check_port_forward(line, minikube_stack)
+        return
     result = subprocess.run(
         ["bash", "-c", line],
         cwd=REPO_ROOT,
