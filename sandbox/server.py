@@ -2,7 +2,7 @@
 
 Discovery and OpenAPI documents, CRUD on every resource, list and watch (with Table output
 for kubectl), patches of all four types, the status and scale subresources, pods/log, the
-service and pod proxies and pods/portforward.  Errors are Kubernetes ``Status`` objects.
+service and pod proxies, pods/portforward and pods/exec.  Errors are Kubernetes ``Status`` objects.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from sandbox import discovery, openapi, tables
+from sandbox.api import exec as pod_exec
 from sandbox.api import logs, protobuf, proxy
 from sandbox.api.objects import ObjectApi, WriteOptions, decode_body
 from sandbox.api.portforward import SUBPROTOCOL, PortForwardSession
@@ -42,6 +43,7 @@ DEFAULT_WATCH_TIMEOUT = 1800.0
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 _STREAMING = re.compile(r"/pods/[^/]+/(exec|attach|portforward)$")
 PORT_FORWARD_PATH = "/api/v1/namespaces/{namespace}/pods/{name}/portforward"
+EXEC_PATH = "/api/v1/namespaces/{namespace}/pods/{name}/exec"
 
 
 @dataclass
@@ -162,9 +164,9 @@ class ApiServer:
                 raise ApiError(
                     400,
                     "BadRequest",
-                    "the sandbox runs pods as local processes and cannot exec or attach; "
-                    "port-forward needs kubectl 1.31 or later (it speaks WebSockets); reach a "
-                    "pod's port through the service proxy "
+                    "the sandbox cannot attach to a pod's process; exec and port-forward "
+                    "need kubectl 1.31 or later (they speak WebSockets); reach a pod's port "
+                    "through the service proxy "
                     "(kubectl get --raw /api/v1/namespaces/NS/services/NAME:PORT/proxy/PATH) "
                     "or the local port in the pod's sandbox.iris.dev/ports annotation",
                 )
@@ -377,6 +379,28 @@ class ApiServer:
             response.headers.append(key, value)
         return response
 
+    async def exec(self, websocket: WebSocket) -> None:
+        """kubectl exec: a local process with the container's environment, over a WebSocket."""
+        namespace, name = websocket.path_params["namespace"], websocket.path_params["name"]
+        request = pod_exec.exec_request(websocket.query_params)
+        try:
+            pod = await run_in_threadpool(self.store.get, "pods", namespace, name)
+            if pod_exec.SUBPROTOCOL not in websocket.scope.get("subprotocols", []):
+                raise ApiError.bad_request(f"exec speaks the subprotocol {pod_exec.SUBPROTOCOL}")
+            if (pod.get("status") or {}).get("phase") != "Running":
+                raise ApiError.bad_request(
+                    "unable to upgrade connection: container not found "
+                    f'("{request.container or name}")'
+                )
+            prepared = await run_in_threadpool(
+                pod_exec.prepare, self.store, self.state_dir, pod, request
+            )
+        except ApiError as error:
+            await websocket.send_denial_response(error_response(error))
+            return
+        await websocket.accept(subprotocol=pod_exec.SUBPROTOCOL)
+        await pod_exec.ExecSession(websocket, prepared, request).run()
+
     async def port_forward(self, websocket: WebSocket) -> None:
         """kubectl port-forward: SPDY streams in a WebSocket, joined to the pod's ports."""
         namespace, name = websocket.path_params["namespace"], websocket.path_params["name"]
@@ -410,6 +434,7 @@ def create_app(
     app = Starlette(
         routes=[
             WebSocketRoute(PORT_FORWARD_PATH, server.port_forward),
+            WebSocketRoute(EXEC_PATH, server.exec),
             Route("/{path:path}", server.handle, methods=methods),
         ],
         lifespan=lifespan,

@@ -84,6 +84,14 @@ class SandboxProcess:
     def output(self) -> str:
         return self._output.read_text(errors="replace") if self._output.exists() else ""
 
+    def ready_pod(self, namespace: str, manifest: str, name: str) -> None:
+        """Create `namespace`, apply the pod `manifest` into it, and wait for the pod `name`."""
+        self.kubectl("create", "namespace", namespace)
+        self.kubectl("apply", "-f", "-", input=manifest)
+        self.kubectl(
+            "wait", "-n", namespace, "--for=condition=ready", f"pod/{name}", "--timeout=60s"
+        )
+
     def kubectl(
         self, *args: str, check: bool = True, timeout: float = 60, input: str | None = None
     ) -> subprocess.CompletedProcess[str]:

@@ -48,9 +48,7 @@ spec:
 
 @pytest.fixture(scope="module")
 def web(shared_sandbox: SandboxProcess) -> SandboxProcess:
-    shared_sandbox.kubectl("create", "namespace", NS)
-    shared_sandbox.kubectl("apply", "-f", "-", input=POD)
-    shared_sandbox.kubectl("wait", "-n", NS, "--for=condition=ready", "pod/web", "--timeout=60s")
+    shared_sandbox.ready_pod(NS, POD, "web")
     return shared_sandbox
 
 
