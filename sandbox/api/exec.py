@@ -108,6 +108,7 @@ class ExecSession:
         self.request = request
         self.send_lock = asyncio.Lock()
         self.stdin: int | None = None  # the fd that feeds the process's input
+        self.terminal: int | None = None
 
     async def run(self) -> None:
         try:
@@ -121,6 +122,8 @@ class ExecSession:
             await self._send(_status(None, f"error executing command in container: {reason}"))
             await self.websocket.close()
             return
+        if self.stdin is not None:
+            os.set_blocking(self.stdin, False)
         pumps = [asyncio.create_task(self._pump(fd, channel)) for fd, channel in outputs]
         reader = asyncio.create_task(self._read_client())
         try:
@@ -129,9 +132,10 @@ class ExecSession:
             await self._send(_status(code))
             await self.websocket.close()
         finally:
-            reader.cancel()
-            for pump in pumps:
-                pump.cancel()
+            # The tasks stop watching the fds before the fds are closed.
+            for task in (reader, *pumps):
+                task.cancel()
+            await asyncio.gather(reader, *pumps, return_exceptions=True)
             if process.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
@@ -162,7 +166,7 @@ class ExecSession:
                 raise
             finally:
                 _close(child)
-            self.stdin = os.dup(terminal)
+            self.stdin, self.terminal = os.dup(terminal), terminal
             return process, [(terminal, STDOUT)]
         stdin_read, self.stdin = os.pipe() if self.request.stdin else (None, None)
         out_read, out_write = os.pipe()
@@ -213,18 +217,38 @@ class ExecSession:
             while True:
                 message = await self.websocket.receive_bytes()
                 channel, payload = (message[0], message[1:]) if message else (None, b"")
-                if self.stdin is None:
+                if channel == RESIZE and self.terminal is not None:
+                    _resize(self.terminal, payload)
+                elif self.stdin is None:
                     continue
-                if channel == STDIN and payload:
-                    with contextlib.suppress(OSError):
-                        os.write(self.stdin, payload)
-                elif channel == RESIZE and self.request.tty:
-                    _resize(self.stdin, payload)
+                elif channel == STDIN and payload:
+                    await self._feed(payload)
                 elif channel == CLOSE and payload[:1] == bytes([STDIN]):
-                    if self.request.tty:
-                        os.write(self.stdin, b"\x04")  # end of input, as a terminal says it
+                    if self.terminal is not None:
+                        await self._feed(b"\x04")  # end of input, as a terminal says it
                     else:
                         self._close_stdin()
+
+    async def _feed(self, data: bytes) -> None:
+        """Write to the process's input, waiting (not blocking the loop) while it is full.
+
+        Not an asyncio write-pipe transport: on a terminal, uvloop's would read the
+        process's output too.
+        """
+        loop = asyncio.get_running_loop()
+        view = memoryview(data)
+        while view and self.stdin is not None:
+            try:
+                view = view[os.write(self.stdin, view) :]
+            except BlockingIOError:
+                writable = asyncio.Event()
+                loop.add_writer(self.stdin, writable.set)
+                try:
+                    await writable.wait()
+                finally:
+                    loop.remove_writer(self.stdin)
+            except OSError:  # it closed its input
+                self._close_stdin()
 
     def _close_stdin(self) -> None:
         if self.stdin is not None:

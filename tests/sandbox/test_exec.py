@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import subprocess
+import threading
 import time
+from typing import IO
 
 import pytest
 
@@ -96,3 +99,31 @@ def test_exec_with_a_terminal(shell: SandboxProcess) -> None:
             process.kill()
         os.close(terminal)
     assert b"/dev/pts/" in seen and b"done-42" in seen, seen
+
+
+def test_input_the_command_does_not_read_never_stalls_the_sandbox(shell: SandboxProcess) -> None:
+    # A megabyte for a command that never reads it: the pipe fills up, and the sandbox must
+    # keep serving everyone else (it once wrote stdin with a blocking write on its event loop).
+    exec_ = subprocess.Popen(
+        ["kubectl", "exec", "-i", "-n", NS, "shell", "--", "sleep", "100000"],
+        env=shell.env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    assert exec_.stdin is not None
+    feeder = threading.Thread(target=_feed, args=(exec_.stdin, b"x" * 1_000_000), daemon=True)
+    feeder.start()
+    try:
+        time.sleep(1)  # let the megabyte reach the full pipe
+        listed = shell.kubectl("get", "pod", "shell", "-n", NS, "-o", "name", timeout=20)
+        assert listed.stdout.strip() == "pod/shell"
+    finally:
+        exec_.kill()
+        exec_.wait(timeout=10)
+
+
+def _feed(pipe: IO[bytes], data: bytes) -> None:
+    with contextlib.suppress(OSError):
+        pipe.write(data)
+        pipe.close()
