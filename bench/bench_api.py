@@ -64,17 +64,6 @@ def constant_app_main(port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, lifespan="off", **UVICORN_FLAGS)  # type: ignore[arg-type]
 
 
-def fastapi_only_main(port: int, model_dir: str) -> None:
-    """iris-serve's app with the fast path off: every request goes through FastAPI."""
-    import uvicorn
-
-    from service.api import create_app
-    from service.settings import ServeSettings
-
-    app = create_app(ServeSettings(model_dir=Path(model_dir), log_level="warning"))
-    uvicorn.run(app, host="127.0.0.1", port=port, **UVICORN_FLAGS)  # type: ignore[arg-type]
-
-
 @dataclass
 class Result:
     name: str
@@ -227,8 +216,8 @@ def measure(seconds: float, runs: int) -> list[Result]:
             "LOG_LEVEL": "warning",
         }
         servers.enter_context(server([iris_serve], serve_env, serve))
-        fastapi_command = [*here, "--fastapi-only", str(fastapi_only), str(model_dir)]
-        servers.enter_context(server(fastapi_command, {}, fastapi_only))
+        fastapi_env = {**serve_env, "PORT": str(fastapi_only), "FAST_PATH": "false"}
+        servers.enter_context(server([iris_serve], fastapi_env, fastapi_only))
 
         def url(port: int, path: str) -> str:
             return f"http://127.0.0.1:{port}{path}"
@@ -281,13 +270,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each run")
     parser.add_argument("--runs", type=int, default=2, help="runs per scenario; the best counts")
     parser.add_argument("--constant-app", type=int, metavar="PORT", help=argparse.SUPPRESS)
-    parser.add_argument("--fastapi-only", nargs=2, metavar=("PORT", "DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.constant_app:
         constant_app_main(args.constant_app)
-        return 0
-    if args.fastapi_only:
-        fastapi_only_main(int(args.fastapi_only[0]), args.fastapi_only[1])
         return 0
     if shutil.which("wrk") is None:
         print(

@@ -62,9 +62,13 @@ def main(argv: list[str] | None = None) -> int:
         argv=argv,
     )
     configure_logging(settings.log_level)
+    log.info(
+        "starting",
+        extra={"host": settings.host, "port": settings.port, "fast_path": settings.fast_path},
+    )
     app = create_app(settings)
     config = uvicorn.Config(
-        with_fast_path(app, settings),
+        with_fast_path(app, settings) if settings.fast_path else app,
         host=settings.host,
         port=settings.port,
         workers=1,

@@ -61,6 +61,11 @@ class ServeSettings(CommonSettings):
     shutdown_delay: float = Field(
         0.0, ge=0, description="seconds to stay up, unready, after SIGTERM before draining"
     )
+    fast_path: bool = Field(
+        True,
+        description="answer valid predictions without FastAPI's per-request machinery "
+        "(false: FastAPI answers everything, with its OpenTelemetry spans)",
+    )
 
 
 class BatchSettings(CommonSettings):

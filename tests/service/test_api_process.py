@@ -57,6 +57,17 @@ def test_logs_are_json_lines_with_an_access_line_per_request(server):
     assert access[0]["status"] == 200 and access[0]["method"] == "POST"
 
 
+def test_fast_path_off_leaves_every_request_to_fastapi(server, tmp_path):
+    starting = [json.loads(line) for line in server.logs().splitlines() if '"starting"' in line]
+    assert starting[0]["fast_path"] is True
+    publish(ModelStore(tmp_path / "models"))
+    with serve_process(tmp_path / "models", tmp_path, FAST_PATH="false") as plain:
+        answer = httpx.post(plain.url + "/predict", json=FLOWER)
+        assert (answer.status_code, answer.json()["species_name"]) == (200, "setosa")
+        logs = [json.loads(line) for line in plain.logs().splitlines() if line.strip()]
+    assert [e["fast_path"] for e in logs if e["message"] == "starting"] == [False]
+
+
 BODY = json.dumps(FLOWER).encode()
 
 
