@@ -13,19 +13,10 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-SYN_STREAM, SYN_REPLY, RST_STREAM, SETTINGS, PING, GOAWAY, HEADERS, WINDOW_UPDATE = (
-    1,
-    2,
-    3,
-    4,
-    6,
-    7,
-    8,
-    9,
-)
+# The control frames kubectl's port-forward sends or needs; others are read and ignored.
+SYN_STREAM, SYN_REPLY, RST_STREAM, PING, GOAWAY = 1, 2, 3, 6, 7
 FLAG_FIN = 0x01
 VERSION = 3
-RST_CANCEL = 5
 
 # Names (and a few values) the draft's dictionary lists one by one, each length-prefixed.
 _DICTIONARY_WORDS = [
@@ -159,10 +150,6 @@ def syn_reply(stream_id: int, codec: HeaderCodec) -> bytes:
     return control(SYN_REPLY, struct.pack(">I", stream_id) + codec.encode({}))
 
 
-def rst_stream(stream_id: int, status: int = RST_CANCEL) -> bytes:
-    return control(RST_STREAM, struct.pack(">II", stream_id, status))
-
-
 def stream_id_of(frame: ControlFrame) -> int:
-    """The stream a RST_STREAM (or HEADERS, WINDOW_UPDATE) is about."""
+    """The stream a RST_STREAM is about."""
     return struct.unpack_from(">I", frame.payload)[0] & 0x7FFFFFFF
