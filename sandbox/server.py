@@ -41,7 +41,7 @@ Obj = dict[str, Any]
 
 DEFAULT_WATCH_TIMEOUT = 1800.0
 PROTOBUF = "application/vnd.kubernetes.protobuf"
-_STREAMING = re.compile(r"/pods/[^/]+/(exec|attach|portforward)$")
+_STREAMING = re.compile(r"^/api/v1/namespaces/([^/]+)/pods/([^/]+)/(exec|attach|portforward)$")
 PORT_FORWARD_PATH = "/api/v1/namespaces/{namespace}/pods/{name}/portforward"
 EXEC_PATH = "/api/v1/namespaces/{namespace}/pods/{name}/exec"
 
@@ -160,15 +160,16 @@ class ApiServer:
             return fixed
         target = parse_path(path)
         if target is None:
-            if _STREAMING.search(path):
-                raise ApiError(
-                    400,
-                    "BadRequest",
+            streaming = _STREAMING.match(path)
+            if streaming:
+                # kubectl lands here after a refused WebSocket: say why it was refused.
+                await self._streamable_pod(streaming[1], streaming[2])
+                raise ApiError.bad_request(
                     "the sandbox cannot attach to a pod's process; exec and port-forward "
                     "need kubectl 1.31 or later (they speak WebSockets); reach a pod's port "
                     "through the service proxy "
                     "(kubectl get --raw /api/v1/namespaces/NS/services/NAME:PORT/proxy/PATH) "
-                    "or the local port in the pod's sandbox.iris.dev/ports annotation",
+                    "or the local port in the pod's sandbox.iris.dev/ports annotation"
                 )
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         if target.subresource == "proxy":
@@ -379,42 +380,39 @@ class ApiServer:
             response.headers.append(key, value)
         return response
 
-    async def exec(self, websocket: WebSocket) -> None:
-        """kubectl exec: a local process with the container's environment, over a WebSocket."""
-        namespace, name = websocket.path_params["namespace"], websocket.path_params["name"]
-        request = pod_exec.exec_request(websocket.query_params)
+    async def _streamable_pod(self, namespace: str, name: str) -> Obj:
+        """The pod exec and port-forward would reach; ApiError if it is gone or not running."""
+        pod = await run_in_threadpool(self.store.get, "pods", namespace, name)
+        phase = (pod.get("status") or {}).get("phase", "Pending")
+        if phase != "Running":
+            raise ApiError.bad_request(f'pod "{name}" is not running (phase {phase})')
+        return pod
+
+    async def _accept(self, websocket: WebSocket, subprotocol: str) -> Obj | None:
+        """The pod of a pods/NAME/exec or /portforward WebSocket, accepted; None if refused."""
+        params = websocket.path_params
         try:
-            pod = await run_in_threadpool(self.store.get, "pods", namespace, name)
-            if pod_exec.SUBPROTOCOL not in websocket.scope.get("subprotocols", []):
-                raise ApiError.bad_request(f"exec speaks the subprotocol {pod_exec.SUBPROTOCOL}")
-            if (pod.get("status") or {}).get("phase") != "Running":
-                raise ApiError.bad_request(
-                    "unable to upgrade connection: container not found "
-                    f'("{request.container or name}")'
-                )
-            prepared = await run_in_threadpool(
-                pod_exec.prepare, self.store, self.state_dir, pod, request
-            )
+            if subprotocol not in websocket.scope.get("subprotocols", []):
+                raise ApiError.bad_request(f"this endpoint speaks the subprotocol {subprotocol}")
+            pod = await self._streamable_pod(params["namespace"], params["name"])
         except ApiError as error:
             await websocket.send_denial_response(error_response(error))
-            return
-        await websocket.accept(subprotocol=pod_exec.SUBPROTOCOL)
-        await pod_exec.ExecSession(websocket, prepared, request).run()
+            return None
+        await websocket.accept(subprotocol=subprotocol)
+        return pod
+
+    async def exec(self, websocket: WebSocket) -> None:
+        """kubectl exec: a local process with the container's environment, over a WebSocket."""
+        request = pod_exec.exec_request(websocket.query_params)
+        pod = await self._accept(websocket, pod_exec.SUBPROTOCOL)
+        if pod is not None:
+            await pod_exec.ExecSession(websocket, self.store, self.state_dir, pod, request).run()
 
     async def port_forward(self, websocket: WebSocket) -> None:
         """kubectl port-forward: SPDY streams in a WebSocket, joined to the pod's ports."""
-        namespace, name = websocket.path_params["namespace"], websocket.path_params["name"]
-        try:
-            pod = await run_in_threadpool(self.store.get, "pods", namespace, name)
-            if SUBPROTOCOL not in websocket.scope.get("subprotocols", []):
-                raise ApiError.bad_request(f"port-forward speaks the subprotocol {SUBPROTOCOL}")
-            if (pod.get("status") or {}).get("phase") != "Running":
-                raise ApiError.bad_request(f'pod "{name}" is not running')
-        except ApiError as error:
-            await websocket.send_denial_response(error_response(error))
-            return
-        await websocket.accept(subprotocol=SUBPROTOCOL)
-        await PortForwardSession(websocket, self.store, namespace, name).run()
+        pod = await self._accept(websocket, SUBPROTOCOL)
+        if pod is not None:
+            await PortForwardSession(websocket, self.store, pod).run()
 
 
 def create_app(

@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from sandbox import paths, podspec
-from sandbox.api.proxy import PORTS_ANNOTATION
+from sandbox.api.proxy import local_port
 from sandbox.store import ApiError, Store
 
 SUBPROTOCOL = "v5.channel.k8s.io"
@@ -58,18 +59,19 @@ def prepare(store: Store, state_dir: Path, pod: Obj, request: ExecRequest) -> Pr
     name = request.container or (containers[0]["name"] if containers else "")
     container = next((c for c in containers if c["name"] == name), None)
     if container is None:
-        raise ApiError.bad_request(f"container {name} is not valid for pod {pod_name(pod)}")
+        raise ApiError.bad_request(
+            f"container {name} is not valid for pod {pod['metadata']['name']}"
+        )
     if not request.command:
         raise ApiError.bad_request("you must specify at least 1 command")
     meta = pod["metadata"]
     scratch = paths.pod_dir(state_dir, meta["namespace"], meta["name"], meta["uid"])
     mounts = podspec.mounts(container, podspec.volume_dirs(store, state_dir, pod))
     tmpdir = next((m.local for m in mounts if m.mount_path == "/tmp"), scratch / "tmp")
-    local_ports = json.loads((meta.get("annotations") or {}).get(PORTS_ANNOTATION) or "{}")
     ports = {
-        port["containerPort"]: int(local_ports[str(port["containerPort"])])
+        port["containerPort"]: local
         for port in container.get("ports") or []
-        if str(port["containerPort"]) in local_ports
+        if (local := local_port(pod, port["containerPort"])) is not None
     }
     try:
         env = podspec.environment(store, pod, container, mounts, ports, tmpdir)
@@ -78,10 +80,6 @@ def prepare(store: Store, state_dir: Path, pod: Obj, request: ExecRequest) -> Pr
     argv = [podspec.local_path(word, mounts) for word in request.command]
     cwd = podspec.local_path(container.get("workingDir") or "", mounts)
     return Prepared(argv, env, cwd if cwd and Path(cwd).is_dir() else str(tmpdir))
-
-
-def pod_name(pod: Obj) -> str:
-    return str(pod["metadata"]["name"])
 
 
 def _status(code: int | None, error: str | None = None) -> bytes:
@@ -102,25 +100,35 @@ def _status(code: int | None, error: str | None = None) -> bytes:
 class ExecSession:
     """One kubectl exec: the process, its pipes (or terminal) and the WebSocket."""
 
-    def __init__(self, websocket: WebSocket, prepared: Prepared, request: ExecRequest) -> None:
+    def __init__(
+        self, websocket: WebSocket, store: Store, state_dir: Path, pod: Obj, request: ExecRequest
+    ) -> None:
         self.websocket = websocket
-        self.prepared = prepared
+        self.store = store
+        self.state_dir = state_dir
+        self.pod = pod
         self.request = request
         self.send_lock = asyncio.Lock()
         self.stdin: int | None = None  # the fd that feeds the process's input
         self.terminal: int | None = None
 
     async def run(self) -> None:
+        # Refusals come as a status on the open WebSocket: a refused upgrade would make
+        # kubectl retry without WebSockets and print that retry's error instead.
         try:
-            process, outputs = self._spawn()
+            prepared = await run_in_threadpool(
+                prepare, self.store, self.state_dir, self.pod, self.request
+            )
+            process, outputs = self._spawn(prepared)
+        except ApiError as error:
+            await self._refuse(error.message)
+            return
         except OSError as error:
-            reason = (
+            await self._refuse(
                 f'exec: "{self.request.command[0]}": executable file not found in $PATH'
                 if isinstance(error, FileNotFoundError)
                 else str(error)
             )
-            await self._send(_status(None, f"error executing command in container: {reason}"))
-            await self.websocket.close()
             return
         if self.stdin is not None:
             os.set_blocking(self.stdin, False)
@@ -144,9 +152,12 @@ class ExecSession:
                 _close(fd)
             self._close_stdin()
 
-    def _spawn(self) -> tuple[subprocess.Popen[bytes], list[tuple[int, int]]]:
+    async def _refuse(self, reason: str) -> None:
+        await self._send(_status(None, f"error executing command in container: {reason}"))
+        await self.websocket.close()
+
+    def _spawn(self, prepared: Prepared) -> tuple[subprocess.Popen[bytes], list[tuple[int, int]]]:
         """The process, and its output fds with the channel each goes to."""
-        prepared = self.prepared
         common: Any = {"env": prepared.env, "cwd": prepared.cwd, "start_new_session": True}
         if self.request.tty:
             terminal, child = os.openpty()

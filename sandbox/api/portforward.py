@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -31,22 +32,23 @@ _CHUNK = 32 * 1024
 class _Forward:
     """One client connection: its two streams and the TCP connection to the pod."""
 
+    request: str  # kubectl's requestid, shared by the two streams
     port: str
     error_stream: int | None = None
     data_stream: int | None = None
     writer: asyncio.StreamWriter | None = None
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    copier: asyncio.Task[None] | None = None  # the pod's bytes to the client
     finished: bool = False
 
 
 class PortForwardSession:
     """One kubectl port-forward connection to one pod."""
 
-    def __init__(self, websocket: WebSocket, store: Store, namespace: str, pod: str) -> None:
+    def __init__(self, websocket: WebSocket, store: Store, pod: dict[str, Any]) -> None:
         self.websocket = websocket
         self.store = store
-        self.namespace = namespace
-        self.pod = pod
+        self.namespace: str = pod["metadata"]["namespace"]
+        self.pod: str = pod["metadata"]["name"]
         self.codec = spdy.HeaderCodec()
         self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.forwards: dict[str, _Forward] = {}  # by requestid
@@ -64,8 +66,8 @@ class PortForwardSession:
             log.debug("port-forward to %s/%s ended: %s", self.namespace, self.pod, error)
         finally:
             for forward in list(self.forwards.values()):
-                for task in forward.tasks:
-                    task.cancel()
+                if forward.copier is not None:
+                    forward.copier.cancel()
                 self._close(forward)
             self.outbox.put_nowait(None)
             await sender
@@ -93,29 +95,25 @@ class PortForwardSession:
 
     async def _open(self, stream_id: int, headers: dict[str, str]) -> None:
         request = headers.get("requestid", str(stream_id))
-        forward = self.forwards.setdefault(request, _Forward(port=headers.get("port", "")))
+        forward = self.forwards.setdefault(request, _Forward(request, headers.get("port", "")))
         self.by_stream[stream_id] = forward
         if headers.get("streamtype") == "error":
             forward.error_stream = stream_id
             return
         forward.data_stream = stream_id
         try:
-            port = self._pod_port(forward.port)
-            reader, forward.writer = await asyncio.open_connection("127.0.0.1", port)
+            # The pod as it is now: a restarted process listens on a new local port.
+            pod = self.store.get("pods", self.namespace, self.pod)
+            local = local_port(pod, forward.port) if forward.port.isdigit() else None
+            if local is None:
+                reason = f"no process of the pod listens on port {forward.port}"
+            else:
+                reader, forward.writer = await asyncio.open_connection("127.0.0.1", local)
+                forward.copier = asyncio.create_task(self._to_client(forward, reader))
+                return
         except (ApiError, OSError) as error:
             reason = error.message if isinstance(error, ApiError) else str(error)
-            self._fail(forward, f"error forwarding port {forward.port} to pod {self.pod}: {reason}")
-            return
-        forward.tasks.append(asyncio.create_task(self._to_client(forward, reader)))
-
-    def _pod_port(self, port: str) -> int:
-        pod = self.store.get("pods", self.namespace, self.pod)
-        local = local_port(pod, port) if port.isdigit() else None
-        if local is None:
-            raise ApiError(
-                503, "ServiceUnavailable", f"no process of the pod listens on port {port}"
-            )
-        return local
+        self._fail(forward, f"error forwarding port {forward.port} to pod {self.pod}: {reason}")
 
     async def _from_client(self, frame: spdy.DataFrame) -> None:
         forward = self.by_stream.get(frame.stream_id)
@@ -158,7 +156,6 @@ class PortForwardSession:
             forward.writer.close()
             forward.writer = None
         for stream_id in (forward.error_stream, forward.data_stream):
-            self.by_stream.pop(stream_id, None)  # type: ignore[arg-type]
-        for request, known in list(self.forwards.items()):
-            if known is forward:
-                del self.forwards[request]
+            if stream_id is not None:
+                self.by_stream.pop(stream_id, None)
+        self.forwards.pop(forward.request, None)

@@ -127,3 +127,15 @@ def _feed(pipe: IO[bytes], data: bytes) -> None:
     with contextlib.suppress(OSError):
         pipe.write(data)
         pipe.close()
+
+
+def test_exec_into_a_pod_not_running_says_so(shell: SandboxProcess) -> None:
+    # Its ConfigMap does not exist, so the pod stays Pending. The refused WebSocket makes
+    # kubectl retry without one; that answer must still say why.
+    waiting = POD.replace("name: shell", "name: waiting", 1).replace(
+        "      env:\n", "      envFrom:\n        - configMapRef: {name: missing}\n      env:\n"
+    )
+    shell.kubectl("apply", "-f", "-", input=waiting)
+    refused = shell.kubectl("exec", "-n", NS, "waiting", "--", "true", check=False)
+    assert refused.returncode != 0
+    assert 'pod "waiting" is not running (phase Pending)' in refused.stderr
