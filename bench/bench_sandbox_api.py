@@ -5,6 +5,7 @@ Runs a sandbox without pods (--no-pods) in a temporary folder and prints one tab
 
 from __future__ import annotations
 
+import contextlib
 import json
 import statistics
 import subprocess
@@ -12,6 +13,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -20,6 +22,9 @@ from sandbox.testing import start_sandbox
 
 OBJECTS = 500
 WATCHED_WRITES = 200
+STORED_PODS = 1000
+STATUS_WRITES = 400
+WRITERS = 8
 KUBECTL_RUNS = 5
 REPO = Path(__file__).resolve().parent.parent
 
@@ -28,6 +33,60 @@ def timed(action: Callable[[], object]) -> float:
     start = time.perf_counter()
     action()
     return time.perf_counter() - start
+
+
+def _pod(namespace: str, index: int) -> dict[str, object]:
+    return {
+        "metadata": {"name": f"p-{index:04d}", "namespace": namespace, "labels": {"app": "x"}},
+        "spec": {"containers": [{"name": "main", "image": "iris-ml:0.1.0-dev", "command": ["x"]}]},
+    }
+
+
+def status_writes_per_second(url: str, namespace: str, stored: int) -> float:
+    """Pod status PATCHes per second from WRITERS clients, with ``stored`` pods in the
+    namespace and a watch on it open (what the TUI bench's kubelet stand-in does)."""
+    pods = f"{url}/api/v1/namespaces/{namespace}/pods"
+    with httpx.Client(timeout=30) as http:
+        http.post(f"{url}/api/v1/namespaces", json={"metadata": {"name": namespace}})
+        for index in range(stored):
+            http.post(pods, json=_pod(namespace, index)).raise_for_status()
+        version = http.get(pods, params={"limit": "1"}).json()["metadata"]["resourceVersion"]
+    seen = threading.Event()
+    received = [0]
+
+    def follow() -> None:
+        params = {"watch": "true", "resourceVersion": version, "timeoutSeconds": "120"}
+        with (
+            contextlib.suppress(httpx.HTTPError),
+            httpx.stream("GET", pods, params=params, timeout=130) as stream,
+        ):
+            for _ in stream.iter_lines():
+                received[0] += 1
+                if received[0] == STATUS_WRITES:
+                    seen.set()
+                    return
+
+    threading.Thread(target=follow, daemon=True).start()
+    time.sleep(0.3)
+    local = threading.local()
+
+    def patch(index: int) -> None:
+        if not hasattr(local, "http"):
+            local.http = httpx.Client(timeout=30)
+        # Every write changes the status (a write that changes nothing sends no event).
+        ready = {"type": "Ready", "status": "True", "message": str(index)}
+        local.http.patch(
+            f"{pods}/p-{index % stored:04d}/status",
+            json={"status": {"phase": "Running", "conditions": [ready]}},
+            headers={"Content-Type": "application/merge-patch+json"},
+        ).raise_for_status()
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(WRITERS) as pool:
+        list(pool.map(patch, range(STATUS_WRITES)))
+    if not seen.wait(60):
+        raise SystemExit(f"the watch saw {received[0]} of {STATUS_WRITES} writes")
+    return STATUS_WRITES / (time.perf_counter() - started)
 
 
 def main() -> None:
@@ -90,6 +149,22 @@ def main() -> None:
                     ("write -> watch event (median)", f"{statistics.median(delays) * 1000:.2f} ms")
                 )
                 rows.append(("write -> watch event (max)", f"{max(delays) * 1000:.2f} ms"))
+
+            # The reference: the same writes with few pods stored, measured in this run.
+            few = status_writes_per_second(sandbox.url, "few-pods", 10)
+            many = status_writes_per_second(sandbox.url, "many-pods", STORED_PODS)
+            rows.append(
+                (
+                    f"pod status PATCHes, {WRITERS} writers, 10 pods stored, watched",
+                    f"{few:.0f}/s",
+                )
+            )
+            rows.append(
+                (
+                    f"  the same with {STORED_PODS} pods stored (goal >= 250/s)",
+                    f"{many:.0f}/s ({many / few:.2f}x the reference)",
+                )
+            )
 
             def kubectl(*args: str) -> None:
                 subprocess.run(["kubectl", *args], env=sandbox.env, check=True, capture_output=True)

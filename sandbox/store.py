@@ -168,15 +168,19 @@ class Store:
     ) -> tuple[ObjList, int]:
         labels_ok, fields_ok = label_matcher(label_selector), field_matcher(field_selector)
         with self._lock:
-            items = [
-                copy.deepcopy(obj)
-                for (kind, ns, _), obj in sorted(self._objects.items())
-                if kind == resource
-                and (namespace is None or ns == namespace)
+            # Filter before sorting: controllers list small kinds (services, budgets) on
+            # every pod event, and sorting every stored object each time made writes slow
+            # down as pods accumulated.
+            chosen = [
+                (key, obj)
+                for key, obj in self._objects.items()
+                if key[0] == resource
+                and (namespace is None or key[1] == namespace)
                 and labels_ok(obj)
                 and fields_ok(obj)
             ]
-            return items, self.resource_version
+            chosen.sort(key=lambda entry: entry[0])
+            return [copy.deepcopy(obj) for _, obj in chosen], self.resource_version
 
     def events_since(self, resource_version: int) -> History | None:
         """Write events after ``resource_version``; None when that version is too old (410)."""
@@ -417,16 +421,17 @@ class Store:
     def _save(self) -> None:
         if not self._path:
             return
+        # Stored objects are replaced on writes, never changed in place, so a shallow copy
+        # taken under the lock can be serialised outside it without holding up writers.
         with self._lock:
             self._dirty.clear()
-            data = {
-                "resourceVersion": self.resource_version,
-                "objects": [
-                    {"resource": key[0], "object": obj}
-                    for key, obj in sorted(self._objects.items())
-                ],
-            }
-            text = json.dumps(data, separators=(",", ":"))
+            version, objects = self.resource_version, list(self._objects.items())
+        objects.sort(key=lambda entry: entry[0])
+        data = {
+            "resourceVersion": version,
+            "objects": [{"resource": key[0], "object": obj} for key, obj in objects],
+        }
+        text = json.dumps(data, separators=(",", ":"))
         self._path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._path.with_suffix(".json.tmp")
         tmp.write_text(text)
