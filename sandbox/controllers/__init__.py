@@ -14,6 +14,7 @@ from sandbox.controllers.cronjobs import CronJobController
 from sandbox.controllers.deployments import DeploymentController
 from sandbox.controllers.disruption import DisruptionBudgetController
 from sandbox.controllers.endpoints import EndpointsController
+from sandbox.controllers.garbagecollector import GarbageCollector
 from sandbox.controllers.hpa import HorizontalPodAutoscalerController
 from sandbox.controllers.jobs import JobController
 from sandbox.controllers.namespaces import NamespaceController
@@ -24,6 +25,7 @@ from sandbox.events import EventRecorder
 from sandbox.store import Store
 
 CONTROLLERS: tuple[type[Controller], ...] = (
+    GarbageCollector,
     NamespaceController,
     VolumeClaimController,
     DeploymentController,
