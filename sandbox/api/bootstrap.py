@@ -8,7 +8,7 @@ from typing import Any
 import psutil
 
 from sandbox.api import defaults
-from sandbox.api.objects import SYSTEM_NAMESPACES, finish_namespace
+from sandbox.api.objects import SYSTEM_NAMESPACES
 from sandbox.controllers.volumes import DEFAULT_STORAGE_CLASS
 from sandbox.discovery import VERSION_INFO
 from sandbox.resources import BY_PLURAL
@@ -75,12 +75,8 @@ def _storage_class() -> dict[str, Any]:
 def bootstrap(store: Store) -> None:
     """Create the system namespaces and the node if a fresh (or older) state lacks them.
 
-    Namespaces a previous run left Terminating are removed now.
+    Namespaces a previous run left Terminating stay so: the namespace controller finishes them.
     """
-    namespaces, _ = store.list("namespaces")
-    for namespace in namespaces:
-        if namespace["metadata"].get("deletionTimestamp"):
-            finish_namespace(store, namespace["metadata"]["name"])
     for name in SYSTEM_NAMESPACES:
         try:
             store.get("namespaces", None, name)

@@ -8,6 +8,7 @@ Deployment and pod template defaults, empty statuses.  Violations raise 422 ``Ap
 from __future__ import annotations
 
 import base64
+import copy
 import ipaddress
 import random
 import re
@@ -262,10 +263,22 @@ def _claims(obj: Obj, old: Obj | None, store: Store) -> None:
 
 
 def _namespaces(obj: Obj, old: Obj | None, store: Store) -> None:
-    obj.setdefault("spec", {"finalizers": ["kubernetes"]})
+    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    obj["spec"] = spec
+    if old is None:
+        # The namespace strategy: created Active, always with the namespace controller's
+        # finalizer; later only the controller's finalize removes it.
+        finalizers = list(spec.get("finalizers") or [])
+        if "kubernetes" not in finalizers:
+            finalizers.append("kubernetes")
+        spec["finalizers"] = finalizers
+        obj["status"] = {"phase": "Active"}
+    else:
+        spec["finalizers"] = copy.deepcopy((old.get("spec") or {}).get("finalizers") or [])
+        if not spec["finalizers"]:
+            del spec["finalizers"]
     labels = obj["metadata"].setdefault("labels", {})
     labels.setdefault("kubernetes.io/metadata.name", obj["metadata"].get("name", ""))
-    obj.setdefault("status", {"phase": "Active"})
 
 
 def _hpas(obj: Obj, old: Obj | None, store: Store) -> None:

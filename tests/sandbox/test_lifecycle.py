@@ -1,0 +1,132 @@
+"""Deletion as kubectl users see it: finalizers, cascading policies and namespace termination."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from sandbox.testing import SandboxProcess
+
+SLEEPER = ["--", "python", "-c", "import time; time.sleep(300)"]
+
+
+def _deployment(sandbox: SandboxProcess, ns: str, name: str, replicas: int = 2) -> None:
+    sandbox.kubectl(
+        "create", "deployment", name, "-n", ns, "--image=lab:1", f"--replicas={replicas}", *SLEEPER
+    )
+    sandbox.kubectl("rollout", "status", f"deployment/{name}", "-n", ns, "--timeout=60s")
+
+
+def _names(sandbox: SandboxProcess, ns: str, kind: str) -> list[str]:
+    out = sandbox.kubectl("get", kind, "-n", ns, "-o", "name").stdout
+    return out.split()
+
+
+def test_deleting_a_namespace_waits_until_its_content_is_gone(
+    shared_sandbox: SandboxProcess,
+) -> None:
+    shared_sandbox.kubectl("create", "namespace", "lc-ns")
+    _deployment(shared_sandbox, "lc-ns", "web")
+    deleted = shared_sandbox.kubectl("delete", "namespace", "lc-ns", timeout=90)
+    assert deleted.stdout == 'namespace "lc-ns" deleted\n'
+    missing = shared_sandbox.kubectl("get", "namespace", "lc-ns", check=False)
+    assert missing.stderr == 'Error from server (NotFound): namespaces "lc-ns" not found\n'
+
+
+def test_a_namespace_with_a_finalizer_left_stays_terminating(
+    shared_sandbox: SandboxProcess,
+) -> None:
+    kubectl = shared_sandbox.kubectl
+    kubectl("create", "namespace", "lc-held")
+    kubectl("create", "configmap", "held", "-n", "lc-held")
+    kubectl(
+        "patch",
+        "configmap",
+        "held",
+        "-n",
+        "lc-held",
+        "-p",
+        '{"metadata":{"finalizers":["example.com/hold"]}}',
+    )
+    kubectl("delete", "namespace", "lc-held", "--wait=false")
+    listed = kubectl("get", "namespace", "lc-held").stdout.splitlines()
+    assert listed[0].split() == ["NAME", "STATUS", "AGE"]
+    assert listed[1].split()[:2] == ["lc-held", "Terminating"]
+    refused = kubectl("create", "configmap", "late", "-n", "lc-held", check=False)
+    assert refused.returncode == 1
+    assert refused.stderr == (
+        'error: failed to create configmap: configmaps "late" is forbidden: unable to create new '
+        "content in namespace lc-held because it is being terminated\n"
+    )
+    deadline = time.monotonic() + 20
+    conditions: dict[str, str] = {}
+    while time.monotonic() < deadline and "NamespaceFinalizersRemaining" not in conditions:
+        ns = json.loads(kubectl("get", "namespace", "lc-held", "-o", "json").stdout)
+        conditions = {c["type"]: c["message"] for c in ns["status"].get("conditions") or []}
+        time.sleep(0.2)
+    assert conditions["NamespaceFinalizersRemaining"] == (
+        "Some finalizers are remaining: example.com/hold in 1 resource instances"
+    )
+    held = kubectl("get", "configmap", "held", "-n", "lc-held", "-o", "json").stdout
+    assert json.loads(held)["metadata"]["deletionTimestamp"]
+    added = kubectl(
+        "patch", "configmap", "held", "-n", "lc-held", "--type=json",
+        "-p", '[{"op":"add","path":"/metadata/finalizers/-","value":"example.com/more"}]',
+        check=False,
+    )  # fmt: skip
+    assert added.returncode == 1
+    assert added.stderr == (
+        'The ConfigMap "held" is invalid: metadata.finalizers: Forbidden: no new finalizers can be '
+        'added if the object is being deleted, found new finalizers []string{"example.com/more"}\n'
+    )
+    kubectl(
+        "patch",
+        "configmap",
+        "held",
+        "-n",
+        "lc-held",
+        "--type=json",
+        "-p",
+        '[{"op":"remove","path":"/metadata/finalizers"}]',
+    )
+    kubectl("wait", "--for=delete", "namespace/lc-held", "--timeout=30s", timeout=40)
+
+
+def test_cascade_foreground_returns_once_the_pods_are_gone(shared_sandbox: SandboxProcess) -> None:
+    shared_sandbox.kubectl("create", "namespace", "lc-fg")
+    _deployment(shared_sandbox, "lc-fg", "web")
+    deleted = shared_sandbox.kubectl(
+        "delete", "deployment", "web", "-n", "lc-fg", "--cascade=foreground", timeout=90
+    )
+    assert deleted.stdout == 'deployment.apps "web" deleted\n'
+    assert _names(shared_sandbox, "lc-fg", "pods") == []
+    assert _names(shared_sandbox, "lc-fg", "replicasets") == []
+
+
+def test_cascade_orphan_keeps_the_replicaset_and_its_pods(shared_sandbox: SandboxProcess) -> None:
+    shared_sandbox.kubectl("create", "namespace", "lc-orphan")
+    _deployment(shared_sandbox, "lc-orphan", "web", replicas=1)
+    shared_sandbox.kubectl("delete", "deployment", "web", "-n", "lc-orphan", "--cascade=orphan")
+    (replica_set,) = _names(shared_sandbox, "lc-orphan", "replicasets")
+    owners = shared_sandbox.kubectl(
+        "get", replica_set, "-n", "lc-orphan", "-o", "jsonpath={.metadata.ownerReferences}"
+    )
+    assert owners.stdout == ""
+    assert len(_names(shared_sandbox, "lc-orphan", "pods")) == 1
+    shared_sandbox.kubectl("delete", "namespace", "lc-orphan", timeout=90)
+
+
+def test_background_deletes_the_replicaset_after_the_deployment(
+    shared_sandbox: SandboxProcess,
+) -> None:
+    shared_sandbox.kubectl("create", "namespace", "lc-bg")
+    _deployment(shared_sandbox, "lc-bg", "web", replicas=1)
+    shared_sandbox.kubectl("delete", "deployment", "web", "-n", "lc-bg")
+    shared_sandbox.kubectl(
+        "wait", "--for=delete", "replicasets", "--all", "-n", "lc-bg", "--timeout=30s"
+    )
+    deadline = time.monotonic() + 30
+    while _names(shared_sandbox, "lc-bg", "pods") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _names(shared_sandbox, "lc-bg", "pods") == []
+    shared_sandbox.kubectl("delete", "namespace", "lc-bg", timeout=90)
