@@ -263,7 +263,7 @@ def _claims(obj: Obj, old: Obj | None, store: Store) -> None:
 
 
 def _namespaces(obj: Obj, old: Obj | None, store: Store) -> None:
-    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    spec: Obj = obj["spec"] if isinstance(obj.get("spec"), dict) else {}
     obj["spec"] = spec
     if old is None:
         # The namespace strategy: created Active, always with the namespace controller's
