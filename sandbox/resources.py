@@ -46,6 +46,7 @@ RESOURCES = [
     Resource(
         "persistentvolumeclaims", "PersistentVolumeClaim", "", "v1", True, ("pvc",), (), ("status",)
     ),
+    Resource("persistentvolumes", "PersistentVolume", "", "v1", False, ("pv",), (), ("status",)),
     Resource("events", "Event", "", "v1", True, ("ev",)),
     Resource(
         "deployments", "Deployment", "apps", "v1", True, ("deploy",), ("all",), ("status", "scale")

@@ -9,7 +9,7 @@ import psutil
 
 from sandbox.api import defaults
 from sandbox.api.objects import SYSTEM_NAMESPACES
-from sandbox.controllers.volumes import DEFAULT_STORAGE_CLASS
+from sandbox.controllers.volumes import DEFAULT_STORAGE_CLASS, PROVISIONER
 from sandbox.discovery import VERSION_INFO
 from sandbox.resources import BY_PLURAL
 from sandbox.store import ApiError, Store, now_rfc3339
@@ -57,8 +57,9 @@ def _node_status() -> dict[str, Any]:
     }
 
 
-def _storage_class() -> dict[str, Any]:
-    """The class every claim without one gets: a folder of the sandbox's state per claim."""
+def default_storage_class() -> dict[str, Any]:
+    """The class every claim without one gets, as on minikube: a folder per claim, provisioned
+    at once and deleted with its claim."""
     return {
         "apiVersion": "storage.k8s.io/v1",
         "kind": "StorageClass",
@@ -66,7 +67,7 @@ def _storage_class() -> dict[str, Any]:
             "name": DEFAULT_STORAGE_CLASS,
             "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
         },
-        "provisioner": "sandbox.iris.dev/local-folder",
+        "provisioner": PROVISIONER,
         "reclaimPolicy": "Delete",
         "volumeBindingMode": "Immediate",
     }
@@ -86,9 +87,18 @@ def bootstrap(store: Store) -> None:
                 "namespaces", defaults.prepare(BY_PLURAL["namespaces"], namespace, None, store)
             )
     try:
-        store.get("storageclasses", None, DEFAULT_STORAGE_CLASS)
+        known = store.get("storageclasses", None, DEFAULT_STORAGE_CLASS)
     except ApiError:
-        store.create("storageclasses", _storage_class())
+        store.create("storageclasses", default_storage_class())
+    else:
+        if known.get("provisioner") != PROVISIONER:
+            # A state from before the class named minikube's provisioner.
+            store.mutate(
+                "storageclasses",
+                None,
+                DEFAULT_STORAGE_CLASS,
+                lambda sc: sc.update(provisioner=PROVISIONER),
+            )
     node = {
         "apiVersion": "v1",
         "kind": "Node",

@@ -19,6 +19,8 @@ from sandbox.controllers.hpa import HorizontalPodAutoscalerController
 from sandbox.controllers.jobs import JobController
 from sandbox.controllers.namespaces import NamespaceController
 from sandbox.controllers.pods import PodController
+from sandbox.controllers.pvcprotection import PvcProtectionController
+from sandbox.controllers.pvprotection import PvProtectionController
 from sandbox.controllers.replicasets import ReplicaSetController
 from sandbox.controllers.volumes import VolumeClaimController
 from sandbox.events import EventRecorder
@@ -28,6 +30,8 @@ CONTROLLERS: tuple[type[Controller], ...] = (
     GarbageCollector,
     NamespaceController,
     VolumeClaimController,
+    PvcProtectionController,
+    PvProtectionController,
     DeploymentController,
     ReplicaSetController,
     JobController,

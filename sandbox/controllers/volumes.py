@@ -1,54 +1,255 @@
-"""PersistentVolumeClaims: bound at once to a directory of the sandbox's state folder.
+"""The PersistentVolume controller and minikube's hostpath provisioner, as one loop per claim.
 
-Like minikube's hostpath provisioner, every claim gets a volume named ``pvc-<uid>`` whose data
-lives in ``<state>/volumes/<namespace>/<claim>``; the data outlives pods, not the claim's dir.
+A claim of the class ``standard`` (provisioner k8s.io/minikube-hostpath, reclaimPolicy Delete,
+volumeBindingMode Immediate) gets a PersistentVolume ``pvc-<claim uid>`` whose hostPath is a
+folder of the sandbox state (``<state>/volumes/<namespace>/<claim>``, minikube's layout), and
+both are bound.  When the claim is gone its volume is Released; with reclaimPolicy Delete the
+provisioner then removes the folder and deletes the volume, with Retain both stay.
 """
 
 from __future__ import annotations
 
+import shutil
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
 from sandbox import paths
-from sandbox.controllers.base import Controller, Obj
+from sandbox.api.objects import ObjectApi
+from sandbox.controllers.base import Context, Controller, Obj
+from sandbox.controllers.queue import Key
+from sandbox.resources import BY_PLURAL
+from sandbox.store import ApiError, now_rfc3339
 
 DEFAULT_STORAGE_CLASS = "standard"
+PROVISIONER = "k8s.io/minikube-hostpath"
+NODE_NAME = "sandbox"
+_PROVISIONER_ANNOTATIONS = (
+    "volume.beta.kubernetes.io/storage-provisioner",
+    "volume.kubernetes.io/storage-provisioner",
+)
 
 
 class VolumeClaimController(Controller):
     resource = "persistentvolumeclaims"
     kind = "PersistentVolumeClaim"
+    watches = ("persistentvolumes",)
     component = "persistentvolume-controller"
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self.api = ObjectApi(ctx.store)
+        # minikube's provisioner labels its volumes with its identity and signs its events.
+        self.identity = str(uuid.uuid5(uuid.NAMESPACE_URL, str(ctx.state_dir.resolve())))
+        self.provisioner_component = f"{PROVISIONER}_{NODE_NAME}_{self.identity}"
+
+    def keys_for(self, resource: str, obj: Obj) -> Iterable[Key]:
+        ref = (obj.get("spec") or {}).get("claimRef")
+        if ref:
+            yield (ref.get("namespace") or "", ref.get("name") or "")
+
+    def _resync(self) -> None:
+        super()._resync()
+        volumes, _ = self.store.list("persistentvolumes")
+        for pv in volumes:
+            for key in self.keys_for("persistentvolumes", pv):
+                self.queue.add(key)
 
     def reconcile(self, namespace: str, name: str) -> float | None:
         pvc = self.get("persistentvolumeclaims", namespace, name)
-        if pvc is None or (pvc.get("status") or {}).get("phase") == "Bound":
+        uid = pvc["metadata"]["uid"] if pvc else None
+        bound: Obj | None = None
+        for pv in self._volumes_of(namespace, name):
+            if uid and pv["spec"]["claimRef"].get("uid") == uid:
+                bound = pv
+            else:
+                self._release(pv)
+        if pvc is None:
             return None
-        paths.volume_dir(self.ctx.state_dir, namespace, name).mkdir(parents=True, exist_ok=True)
-        volume = f"pvc-{pvc['metadata']['uid']}"
-        self.store.mutate("persistentvolumeclaims", namespace, name, lambda c: _bind(c, volume))
+        if bound is not None:
+            self._bind(pvc, bound)
+            return None
+        if pvc["metadata"].get("deletionTimestamp") or (pvc.get("spec") or {}).get("volumeName"):
+            return None
+        return self._provision(pvc)
+
+    def _volumes_of(self, namespace: str, name: str) -> list[Obj]:
+        volumes, _ = self.store.list("persistentvolumes")
+        return [
+            pv
+            for pv in volumes
+            if ((pv.get("spec") or {}).get("claimRef") or {}).get("namespace") == namespace
+            and pv["spec"]["claimRef"].get("name") == name
+        ]
+
+    # ---- provisioning
+
+    def _provision(self, pvc: Obj) -> float | None:
+        spec = pvc.get("spec") or {}
+        class_name = spec.get("storageClassName")
+        if not class_name:
+            self.event(
+                pvc,
+                "FailedBinding",
+                "no persistent volumes available for this claim and no storage class is set",
+            )
+            return None
+        storage_class = self.get("storageclasses", "", class_name)
+        if storage_class is None:
+            self.event(
+                pvc,
+                "ProvisioningFailed",
+                f'storageclass.storage.k8s.io "{class_name}" not found',
+                type="Warning",
+            )
+            return 10.0
+        provisioner = storage_class.get("provisioner", "")
+        meta = pvc["metadata"]
         self.store.mutate(
-            "persistentvolumeclaims", namespace, name, _bound_status, subresource="status"
+            "persistentvolumeclaims",
+            meta["namespace"],
+            meta["name"],
+            lambda claim: _annotate(claim, provisioner),
         )
         self.event(
             pvc,
-            "ProvisioningSucceeded",
-            f"Successfully provisioned volume {volume}",
+            "ExternalProvisioning",
+            f"Waiting for a volume to be created either by the external provisioner "
+            f"'{provisioner}' or manually by the system administrator. If volume creation is "
+            "delayed, please verify that the provisioner is running and correctly registered.",
+        )
+        if provisioner != PROVISIONER:
+            return None  # nobody else provisions here: the claim stays Pending, as it would
+        claim_name = f"{meta['namespace']}/{meta['name']}"
+        self._provisioner_event(
+            pvc,
+            "Provisioning",
+            f'External provisioner is provisioning volume for claim "{claim_name}"',
+        )
+        folder = paths.volume_dir(self.ctx.state_dir, meta["namespace"], meta["name"])
+        folder.mkdir(parents=True, exist_ok=True)
+        volume = f"pvc-{meta['uid']}"
+        storage = ((spec.get("resources") or {}).get("requests") or {}).get("storage", "1Gi")
+        pv = {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {
+                "name": volume,
+                "annotations": {
+                    "hostPathProvisionerIdentity": self.identity,
+                    "pv.kubernetes.io/provisioned-by": PROVISIONER,
+                },
+            },
+            "spec": {
+                "accessModes": list(spec.get("accessModes") or ["ReadWriteOnce"]),
+                "capacity": {"storage": storage},
+                "claimRef": {
+                    "apiVersion": "v1",
+                    "kind": "PersistentVolumeClaim",
+                    "name": meta["name"],
+                    "namespace": meta["namespace"],
+                    "resourceVersion": meta.get("resourceVersion"),
+                    "uid": meta["uid"],
+                },
+                "hostPath": {"path": str(folder), "type": ""},
+                "persistentVolumeReclaimPolicy": storage_class.get("reclaimPolicy", "Delete"),
+                "storageClassName": class_name,
+                "volumeMode": spec.get("volumeMode", "Filesystem"),
+            },
+        }
+        try:
+            created = self.create("persistentvolumes", pv)
+        except ApiError as error:
+            if error.code != 409:
+                raise
+            created = self.store.get("persistentvolumes", None, volume)
+        self._provisioner_event(
+            pvc, "ProvisioningSucceeded", f"Successfully provisioned volume {volume}"
+        )
+        self._bind(
+            self.store.get("persistentvolumeclaims", meta["namespace"], meta["name"]), created
         )
         return None
 
+    def _provisioner_event(self, pvc: Obj, reason: str, message: str) -> None:
+        self.ctx.events.record(pvc, reason, message, component=self.provisioner_component)
 
-def _bind(pvc: Obj, volume: str) -> None:
-    spec = pvc.setdefault("spec", {})
-    spec["volumeName"] = volume
-    spec.setdefault("storageClassName", DEFAULT_STORAGE_CLASS)
+    # ---- binding and release
+
+    def _bind(self, pvc: Obj, pv: Obj) -> None:
+        now = now_rfc3339()
+        if (pv.get("status") or {}).get("phase") != "Bound":
+            self.store.mutate(
+                "persistentvolumes",
+                None,
+                pv["metadata"]["name"],
+                lambda v: v.update(status={"phase": "Bound", "lastPhaseTransitionTime": now}),
+                subresource="status",
+            )
+        meta = pvc["metadata"]
+        name = pv["metadata"]["name"]
+        self.store.mutate(
+            "persistentvolumeclaims",
+            meta["namespace"],
+            meta["name"],
+            lambda claim: _bind_claim(claim, name),
+        )
+        pv_spec = pv.get("spec") or {}
+        status = {
+            "phase": "Bound",
+            "accessModes": list(pv_spec.get("accessModes") or []),
+            "capacity": dict(pv_spec.get("capacity") or {}),
+        }
+        self.store.mutate(
+            "persistentvolumeclaims",
+            meta["namespace"],
+            meta["name"],
+            lambda claim: claim.update(status=status),
+            subresource="status",
+        )
+
+    def _release(self, pv: Obj) -> None:
+        name = pv["metadata"]["name"]
+        if (pv.get("status") or {}).get("phase") not in ("Released", "Failed"):
+            now = now_rfc3339()
+            pv = self.store.mutate(
+                "persistentvolumes",
+                None,
+                name,
+                lambda v: v.update(status={"phase": "Released", "lastPhaseTransitionTime": now}),
+                subresource="status",
+            )
+        spec = pv.get("spec") or {}
+        if spec.get("persistentVolumeReclaimPolicy") != "Delete" or pv["metadata"].get(
+            "deletionTimestamp"
+        ):
+            return
+        annotations = pv["metadata"].get("annotations") or {}
+        if annotations.get("pv.kubernetes.io/provisioned-by") != PROVISIONER:
+            return  # the provisioner deletes only what it provisioned
+        self._remove_folder(Path((spec.get("hostPath") or {}).get("path") or ""))
+        try:
+            self.api.delete(BY_PLURAL["persistentvolumes"], None, name, None, False)
+        except ApiError as error:
+            if error.code != 404:
+                raise
+
+    def _remove_folder(self, folder: Path) -> None:
+        root = (self.ctx.state_dir / "volumes").resolve()
+        target = folder.resolve()
+        # Never anything outside the sandbox's own volumes.
+        if target != root and root in target.parents:
+            shutil.rmtree(target, ignore_errors=True)
+
+
+def _annotate(pvc: Obj, provisioner: str) -> None:
+    annotations = pvc["metadata"].setdefault("annotations", {})
+    for key in _PROVISIONER_ANNOTATIONS:
+        annotations[key] = provisioner
+
+
+def _bind_claim(pvc: Obj, volume: str) -> None:
+    pvc.setdefault("spec", {})["volumeName"] = volume
     annotations = pvc["metadata"].setdefault("annotations", {})
     annotations["pv.kubernetes.io/bind-completed"] = "yes"
     annotations["pv.kubernetes.io/bound-by-controller"] = "yes"
-
-
-def _bound_status(pvc: Obj) -> None:
-    spec = pvc.get("spec") or {}
-    storage = ((spec.get("resources") or {}).get("requests") or {}).get("storage", "1Gi")
-    pvc["status"] = {
-        "phase": "Bound",
-        "accessModes": spec.get("accessModes") or ["ReadWriteOnce"],
-        "capacity": {"storage": storage},
-    }

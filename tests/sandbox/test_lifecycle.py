@@ -130,3 +130,70 @@ def test_background_deletes_the_replicaset_after_the_deployment(
         time.sleep(0.2)
     assert _names(shared_sandbox, "lc-bg", "pods") == []
     shared_sandbox.kubectl("delete", "namespace", "lc-bg", timeout=90)
+
+
+CLAIM = """apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data, namespace: lc-pv}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 1Gi}}
+"""
+# The script lists the volume, then writes to it: a new claim must show an empty listing.
+USER = """apiVersion: v1
+kind: Pod
+metadata: {name: %(name)s, namespace: lc-pv}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: c
+    image: lab:1
+    command: [python, -c, "import os, sys; print(sorted(os.listdir(sys.argv[1]))); open(sys.argv[1] + '/f', 'w').write('x')", /data]
+    volumeMounts: [{name: d, mountPath: /data}]
+  volumes: [{name: d, persistentVolumeClaim: {claimName: data}}]
+"""  # noqa: E501
+
+
+def _run_user(sandbox: SandboxProcess, name: str) -> str:
+    sandbox.kubectl("apply", "-f", "-", input=USER % {"name": name})
+    sandbox.kubectl(
+        "wait", "-n", "lc-pv", "--for=jsonpath={.status.phase}=Succeeded", f"pod/{name}",
+        "--timeout=30s",
+    )  # fmt: skip
+    return sandbox.kubectl("logs", "-n", "lc-pv", name).stdout
+
+
+def test_a_claim_gets_a_volume_that_goes_with_it(shared_sandbox: SandboxProcess) -> None:
+    kubectl = shared_sandbox.kubectl
+    kubectl("create", "namespace", "lc-pv")
+    kubectl("apply", "-f", "-", input=CLAIM)
+    kubectl("wait", "-n", "lc-pv", "--for=jsonpath={.status.phase}=Bound", "pvc/data")
+    uid = kubectl("get", "pvc", "data", "-n", "lc-pv", "-o", "jsonpath={.metadata.uid}").stdout
+    listed = kubectl("get", "pv", f"pvc-{uid}").stdout.splitlines()
+    assert listed[0].split() == [
+        "NAME", "CAPACITY", "ACCESS", "MODES", "RECLAIM", "POLICY", "STATUS", "CLAIM",
+        "STORAGECLASS", "VOLUMEATTRIBUTESCLASS", "REASON", "AGE",
+    ]  # fmt: skip
+    assert listed[1].split()[:8] == [
+        f"pvc-{uid}",
+        "1Gi",
+        "RWO",
+        "Delete",
+        "Bound",
+        "lc-pv/data",
+        "standard",
+        "<unset>",
+    ]
+    assert _run_user(shared_sandbox, "first") == "[]\n"
+
+    kubectl("delete", "pvc", "data", "-n", "lc-pv", "--wait=false")
+    claims = kubectl("get", "pvc", "-n", "lc-pv").stdout.splitlines()
+    assert claims[1].split()[:2] == ["data", "Terminating"]  # the finished pod still names it
+    kubectl("delete", "pod", "first", "-n", "lc-pv")
+    kubectl("wait", "--for=delete", "-n", "lc-pv", "pvc/data", "--timeout=30s")
+    kubectl("wait", "--for=delete", f"pv/pvc-{uid}", "--timeout=30s")
+
+    kubectl("apply", "-f", "-", input=CLAIM)
+    kubectl("wait", "-n", "lc-pv", "--for=jsonpath={.status.phase}=Bound", "pvc/data")
+    assert _run_user(shared_sandbox, "second") == "[]\n"
+    kubectl("delete", "namespace", "lc-pv", timeout=90)

@@ -1,0 +1,141 @@
+"""The PersistentVolume controller and hostpath provisioner: provision, bind, release, reclaim."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox.api.objects import ObjectApi
+from sandbox.resources import BY_PLURAL
+from tests.sandbox.inprocess import NAMESPACE, Cluster, running_cluster
+
+Obj = dict[str, Any]
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    with running_cluster(tmp_path) as running:
+        yield running
+
+
+def claim(name: str, **spec: Any) -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": name},
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": "2Gi"}},
+            **spec,
+        },
+    }
+
+
+def bound(cluster: Cluster, name: str) -> Obj:
+    return cluster.wait_for(
+        lambda: (
+            (pvc := cluster.get("persistentvolumeclaims", name))
+            and (pvc.get("status") or {}).get("phase") == "Bound"
+            and pvc
+        ),
+        f"claim {name} to be bound",
+    )
+
+
+def volume(cluster: Cluster, name: str) -> Obj | None:
+    return cluster.get("persistentvolumes", name, namespace="")
+
+
+def delete_claim(cluster: Cluster, name: str) -> None:
+    ObjectApi(cluster.store).delete(
+        BY_PLURAL["persistentvolumeclaims"], NAMESPACE, name, None, False
+    )
+
+
+def test_a_claim_gets_a_provisioned_volume_bound_to_it(cluster: Cluster) -> None:
+    created = cluster.create("persistentvolumeclaims", claim("data"))
+    assert created["spec"]["storageClassName"] == "standard"  # DefaultStorageClass admission
+    assert created["metadata"]["finalizers"] == ["kubernetes.io/pvc-protection"]
+    pvc = bound(cluster, "data")
+    uid = pvc["metadata"]["uid"]
+    assert pvc["spec"]["volumeName"] == f"pvc-{uid}"
+    assert pvc["status"] == {
+        "phase": "Bound",
+        "accessModes": ["ReadWriteOnce"],
+        "capacity": {"storage": "2Gi"},
+    }
+    assert pvc["metadata"]["annotations"] == {
+        "pv.kubernetes.io/bind-completed": "yes",
+        "pv.kubernetes.io/bound-by-controller": "yes",
+        "volume.beta.kubernetes.io/storage-provisioner": "k8s.io/minikube-hostpath",
+        "volume.kubernetes.io/storage-provisioner": "k8s.io/minikube-hostpath",
+    }
+    pv = volume(cluster, f"pvc-{uid}")
+    assert pv is not None
+    assert pv["metadata"]["finalizers"] == ["kubernetes.io/pv-protection"]
+    assert pv["metadata"]["annotations"]["pv.kubernetes.io/provisioned-by"] == (
+        "k8s.io/minikube-hostpath"
+    )
+    spec = pv["spec"]
+    assert spec["claimRef"]["uid"] == uid
+    assert (spec["claimRef"]["namespace"], spec["claimRef"]["name"]) == (NAMESPACE, "data")
+    assert spec["capacity"] == {"storage": "2Gi"}
+    assert spec["persistentVolumeReclaimPolicy"] == "Delete"
+    assert spec["storageClassName"] == "standard"
+    folder = Path(spec["hostPath"]["path"])
+    assert folder == cluster.state_dir / "volumes" / NAMESPACE / "data"
+    assert folder.is_dir()
+    assert pv["status"]["phase"] == "Bound"
+    reasons = [e["reason"] for e in cluster.store.list("events", NAMESPACE)[0]]
+    assert sorted(reasons) == ["ExternalProvisioning", "Provisioning", "ProvisioningSucceeded"]
+
+
+def test_deleting_the_claim_deletes_its_volume_and_data(cluster: Cluster) -> None:
+    cluster.create("persistentvolumeclaims", claim("data"))
+    pv_name = bound(cluster, "data")["spec"]["volumeName"]
+    folder = Path(volume(cluster, pv_name)["spec"]["hostPath"]["path"])  # type: ignore[index]
+    (folder / "model.bin").write_text("old")
+    delete_claim(cluster, "data")
+    cluster.wait_for(lambda: volume(cluster, pv_name) is None, "the volume to be deleted")
+    assert not folder.exists()
+    cluster.create("persistentvolumeclaims", claim("data"))
+    again = bound(cluster, "data")
+    assert again["spec"]["volumeName"] != pv_name
+    assert list(folder.iterdir()) == []
+
+
+def test_a_retained_volume_stays_released_with_its_data(cluster: Cluster) -> None:
+    cluster.store.create(
+        "storageclasses",
+        {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": {"name": "keep"},
+            "provisioner": "k8s.io/minikube-hostpath",
+            "reclaimPolicy": "Retain",
+            "volumeBindingMode": "Immediate",
+        },
+    )
+    cluster.create("persistentvolumeclaims", claim("kept", storageClassName="keep"))
+    pv_name = bound(cluster, "kept")["spec"]["volumeName"]
+    delete_claim(cluster, "kept")
+    released = cluster.wait_for(
+        lambda: (pv := volume(cluster, pv_name)) and pv["status"]["phase"] == "Released" and pv,
+        "the volume to be released",
+    )
+    assert released["spec"]["persistentVolumeReclaimPolicy"] == "Retain"
+    assert Path(released["spec"]["hostPath"]["path"]).is_dir()
+    assert cluster.get("persistentvolumeclaims", "kept") is None
+
+
+def test_a_claim_asking_for_no_class_stays_pending(cluster: Cluster) -> None:
+    created = cluster.create("persistentvolumeclaims", claim("none", storageClassName=""))
+    assert created["spec"]["storageClassName"] == ""
+    event = cluster.wait_for(lambda: cluster.events("FailedBinding"), "FailedBinding")[0]
+    assert event["message"] == (
+        "no persistent volumes available for this claim and no storage class is set"
+    )
+    assert cluster.get("persistentvolumeclaims", "none")["status"]["phase"] == "Pending"  # type: ignore[index]
