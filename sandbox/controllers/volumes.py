@@ -1,6 +1,8 @@
 """The PersistentVolume controller and minikube's hostpath provisioner, as one loop per claim.
 
-A claim of the class ``standard`` (provisioner k8s.io/minikube-hostpath, reclaimPolicy Delete,
+A new volume nobody claims is Available; a claim first binds to the smallest Available volume
+that fits it (same class, enough capacity, its access modes, or the volume it names).  Else a
+claim of the class ``standard`` (provisioner k8s.io/minikube-hostpath, reclaimPolicy Delete,
 volumeBindingMode Immediate) gets a PersistentVolume ``pvc-<claim uid>`` whose hostPath is a
 folder of the sandbox state (``<state>/volumes/<namespace>/<claim>``, minikube's layout), and
 both are bound.  When the claim is gone its volume is Released; with reclaimPolicy Delete the
@@ -24,6 +26,11 @@ from sandbox.store import ApiError, now_rfc3339
 DEFAULT_STORAGE_CLASS = "standard"
 PROVISIONER = "k8s.io/minikube-hostpath"
 NODE_NAME = "sandbox"
+_VOLUME_KEY = "pv/"  # keys ("", "pv/<name>"): a volume without a claim (claims are namespaced)
+_UNITS = {
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+    "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
+}  # fmt: skip
 _PROVISIONER_ANNOTATIONS = (
     "volume.beta.kubernetes.io/storage-provisioner",
     "volume.kubernetes.io/storage-provisioner",
@@ -47,6 +54,8 @@ class VolumeClaimController(Controller):
         ref = (obj.get("spec") or {}).get("claimRef")
         if ref:
             yield (ref.get("namespace") or "", ref.get("name") or "")
+        else:
+            yield ("", _VOLUME_KEY + obj["metadata"]["name"])
 
     def _resync(self) -> None:
         super()._resync()
@@ -56,6 +65,8 @@ class VolumeClaimController(Controller):
                 self.queue.add(key)
 
     def reconcile(self, namespace: str, name: str) -> float | None:
+        if not namespace and name.startswith(_VOLUME_KEY):
+            return self._sync_unclaimed(name.removeprefix(_VOLUME_KEY))
         pvc = self.get("persistentvolumeclaims", namespace, name)
         uid = pvc["metadata"]["uid"] if pvc else None
         bound: Obj | None = None
@@ -69,9 +80,83 @@ class VolumeClaimController(Controller):
         if bound is not None:
             self._bind(pvc, bound)
             return None
-        if pvc["metadata"].get("deletionTimestamp") or (pvc.get("spec") or {}).get("volumeName"):
+        if pvc["metadata"].get("deletionTimestamp"):
             return None
+        match = self._find_match(pvc)
+        if match is not None:
+            self._bind(pvc, self._claim_volume(match, pvc))
+            return None
+        if (pvc.get("spec") or {}).get("volumeName"):
+            return None  # waits for the volume it names
         return self._provision(pvc)
+
+    # ---- volumes made by hand
+
+    def _sync_unclaimed(self, name: str) -> float | None:
+        pv = self.get("persistentvolumes", "", name)
+        if (
+            pv is None
+            or (pv.get("spec") or {}).get("claimRef")
+            or pv["metadata"].get("deletionTimestamp")
+        ):
+            return None
+        if (pv.get("status") or {}).get("phase") != "Available":
+            now = now_rfc3339()
+            self.store.mutate(
+                "persistentvolumes",
+                None,
+                name,
+                lambda v: v.update(status={"phase": "Available", "lastPhaseTransitionTime": now}),
+                subresource="status",
+            )
+        claims, _ = self.store.list("persistentvolumeclaims")
+        for claim in claims:
+            if (claim.get("status") or {}).get("phase") == "Pending":
+                self.queue.add((claim["metadata"]["namespace"], claim["metadata"]["name"]))
+        return None
+
+    def _find_match(self, pvc: Obj) -> Obj | None:
+        """findBestMatchForClaim: the smallest Available volume that satisfies the claim."""
+        spec = pvc.get("spec") or {}
+        wanted = _bytes(((spec.get("resources") or {}).get("requests") or {}).get("storage"))
+        modes = set(spec.get("accessModes") or [])
+        candidates = []
+        volumes, _ = self.store.list("persistentvolumes")
+        for pv in volumes:
+            pv_spec = pv.get("spec") or {}
+            if spec.get("volumeName") and pv["metadata"]["name"] != spec["volumeName"]:
+                continue
+            if pv_spec.get("claimRef") or pv["metadata"].get("deletionTimestamp"):
+                continue
+            if (pv.get("status") or {}).get("phase") != "Available":
+                continue
+            if (pv_spec.get("storageClassName") or "") != (spec.get("storageClassName") or ""):
+                continue
+            if pv_spec.get("volumeMode", "Filesystem") != spec.get("volumeMode", "Filesystem"):
+                continue
+            size = _bytes((pv_spec.get("capacity") or {}).get("storage"))
+            if size < wanted or not modes <= set(pv_spec.get("accessModes") or []):
+                continue
+            candidates.append((size, pv["metadata"]["name"], pv))
+        return min(candidates, key=lambda c: (c[0], c[1]))[2] if candidates else None
+
+    def _claim_volume(self, pv: Obj, pvc: Obj) -> Obj:
+        meta = pvc["metadata"]
+        ref = {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "resourceVersion": meta.get("resourceVersion"),
+            "uid": meta["uid"],
+        }
+
+        def claim(volume: Obj) -> None:
+            volume["spec"]["claimRef"] = ref
+            annotations = volume["metadata"].setdefault("annotations", {})
+            annotations["pv.kubernetes.io/bound-by-controller"] = "yes"
+
+        return self.store.mutate("persistentvolumes", None, pv["metadata"]["name"], claim)
 
     def _volumes_of(self, namespace: str, name: str) -> list[Obj]:
         volumes, _ = self.store.list("persistentvolumes")
@@ -240,6 +325,18 @@ class VolumeClaimController(Controller):
         # Never anything outside the sandbox's own volumes.
         if target != root and root in target.parents:
             shutil.rmtree(target, ignore_errors=True)
+
+
+def _bytes(quantity: object) -> float:
+    """A storage quantity ("1Gi", "500M", "1e9") in bytes; 0 when unset."""
+    text = str(quantity or "0")
+    for suffix in sorted(_UNITS, key=len, reverse=True):
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]) * _UNITS[suffix]
+    try:
+        return float(text)
+    except ValueError:
+        return 0.0
 
 
 def _annotate(pvc: Obj, provisioner: str) -> None:

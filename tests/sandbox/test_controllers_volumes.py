@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from sandbox.api import defaults
 from sandbox.api.objects import ObjectApi
 from sandbox.resources import BY_PLURAL
 from tests.sandbox.inprocess import NAMESPACE, Cluster, running_cluster
@@ -139,3 +140,44 @@ def test_a_claim_asking_for_no_class_stays_pending(cluster: Cluster) -> None:
         "no persistent volumes available for this claim and no storage class is set"
     )
     assert cluster.get("persistentvolumeclaims", "none")["status"]["phase"] == "Pending"  # type: ignore[index]
+
+
+def test_a_claim_binds_to_the_smallest_available_volume_that_fits(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    def manual(name: str, size: str) -> None:
+        pv = {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": name},
+            "spec": {
+                "capacity": {"storage": size},
+                "accessModes": ["ReadWriteOnce", "ReadOnlyMany"],
+                "hostPath": {"path": str(tmp_path / name)},
+            },
+        }
+        prepared = defaults.prepare(BY_PLURAL["persistentvolumes"], pv, None, cluster.store)
+        cluster.store.create("persistentvolumes", prepared)
+
+    manual("small", "1Gi")
+    manual("medium", "5Gi")
+    manual("large", "10Gi")
+    cluster.wait_for(
+        lambda: (volume(cluster, "large") or {}).get("status", {}).get("phase") == "Available",
+        "the volume to be Available",
+    )
+    cluster.create("persistentvolumeclaims", claim("static", storageClassName=""))
+    pvc = bound(cluster, "static")
+    assert pvc["spec"]["volumeName"] == "medium"
+    assert pvc["status"]["capacity"] == {"storage": "5Gi"}
+    pv = volume(cluster, "medium")
+    assert pv is not None
+    assert pv["status"]["phase"] == "Bound"
+    assert pv["spec"]["claimRef"]["uid"] == pvc["metadata"]["uid"]
+    assert pv["metadata"]["annotations"] == {"pv.kubernetes.io/bound-by-controller": "yes"}
+    assert (volume(cluster, "small") or {})["status"]["phase"] == "Available"
+    delete_claim(cluster, "static")
+    cluster.wait_for(
+        lambda: (volume(cluster, "medium") or {}).get("status", {}).get("phase") == "Released",
+        "the hand-made volume to be Released and kept (reclaimPolicy Retain)",
+    )
