@@ -80,6 +80,9 @@ class VolumeClaimController(Controller):
         if bound is not None:
             self._bind(pvc, bound)
             return None
+        spec = pvc.get("spec") or {}
+        if (pvc.get("status") or {}).get("phase") in ("Bound", "Lost") and spec.get("volumeName"):
+            return self._lost(pvc)
         if pvc["metadata"].get("deletionTimestamp"):
             return None
         match = self._find_match(pvc)
@@ -89,6 +92,29 @@ class VolumeClaimController(Controller):
         if (pvc.get("spec") or {}).get("volumeName"):
             return None  # waits for the volume it names
         return self._provision(pvc)
+
+    def _lost(self, pvc: Obj) -> float | None:
+        """A bound claim whose volume is gone: Lost, as the real controller says, unless it is
+        a claim of a sandbox from before PersistentVolumes, whose folder is still there."""
+        meta = pvc["metadata"]
+        folder = paths.volume_dir(self.ctx.state_dir, meta["namespace"], meta["name"])
+        if pvc["spec"]["volumeName"] == f"pvc-{meta['uid']}" and folder.is_dir():
+            return self._provision(pvc)
+        if (pvc.get("status") or {}).get("phase") != "Lost":
+            self.store.mutate(
+                "persistentvolumeclaims",
+                meta["namespace"],
+                meta["name"],
+                lambda claim: claim.setdefault("status", {}).update(phase="Lost"),
+                subresource="status",
+            )
+            self.event(
+                pvc,
+                "ClaimLost",
+                "Bound claim has lost its PersistentVolume. Data on the volume is lost!",
+                type="Warning",
+            )
+        return None
 
     # ---- volumes made by hand
 

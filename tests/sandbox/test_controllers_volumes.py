@@ -181,3 +181,33 @@ def test_a_claim_binds_to_the_smallest_available_volume_that_fits(
         lambda: (volume(cluster, "medium") or {}).get("status", {}).get("phase") == "Released",
         "the hand-made volume to be Released and kept (reclaimPolicy Retain)",
     )
+
+
+def _bound_without_volume(cluster: Cluster, name: str) -> Obj:
+    """A claim as a sandbox without PersistentVolume objects left it: bound to a name."""
+    pvc = claim(name)
+    pvc["metadata"]["uid"] = f"0000-{name}"
+    pvc["spec"].update(storageClassName="standard", volumeName=f"pvc-0000-{name}")
+    pvc["status"] = {"phase": "Bound", "capacity": {"storage": "2Gi"}}
+    pvc["metadata"]["namespace"] = NAMESPACE
+    return cluster.store.create("persistentvolumeclaims", pvc)
+
+
+def test_a_claim_from_before_volumes_gets_one_for_its_folder(cluster: Cluster) -> None:
+    folder = cluster.state_dir / "volumes" / NAMESPACE / "old"
+    folder.mkdir(parents=True)
+    (folder / "model.bin").write_text("kept")
+    _bound_without_volume(cluster, "old")
+    pv = cluster.wait_for(lambda: volume(cluster, "pvc-0000-old"), "the volume of the old claim")
+    assert Path(pv["spec"]["hostPath"]["path"]) == folder
+    assert (folder / "model.bin").read_text() == "kept"
+
+
+def test_a_bound_claim_whose_volume_is_gone_is_lost(cluster: Cluster) -> None:
+    _bound_without_volume(cluster, "orphan")
+    event = cluster.wait_for(lambda: cluster.events("ClaimLost"), "ClaimLost")[0]
+    assert event["type"] == "Warning"
+    assert event["message"] == (
+        "Bound claim has lost its PersistentVolume. Data on the volume is lost!"
+    )
+    assert cluster.get("persistentvolumeclaims", "orphan")["status"]["phase"] == "Lost"  # type: ignore[index]
