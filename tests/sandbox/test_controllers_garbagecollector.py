@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from sandbox.api.objects import ObjectApi
+from sandbox.resources import BY_PLURAL
 from sandbox.store import ApiError
 from tests.sandbox.inprocess import NAMESPACE, Cluster, running_cluster
 
@@ -162,3 +164,36 @@ def test_a_replicaset_deleted_in_foreground_creates_no_new_pods(cluster: Cluster
     assert cluster.pods() == []
     with pytest.raises(ApiError):
         cluster.store.get("replicasets", NAMESPACE, rs["metadata"]["name"])
+
+
+def test_a_job_deleted_without_a_policy_orphans_its_pods(cluster: Cluster) -> None:
+    # batch/v1 Jobs default to orphaning (kubectl always sends Background, clients may not).
+    cluster.create(
+        "jobs",
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": "once"},
+            "spec": {
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "c",
+                                "image": "lab:1",
+                                "command": ["python", "-c", "import time; time.sleep(60)"],
+                            }
+                        ]
+                    }
+                }
+            },
+        },
+    )
+    (job_pod,) = cluster.wait_for(lambda: cluster.pods(), "the job's pod")
+    marked = ObjectApi(cluster.store).delete(BY_PLURAL["jobs"], NAMESPACE, "once", None, False)
+    assert marked["metadata"]["finalizers"] == ["orphan"]
+    cluster.wait_for(lambda: cluster.get("jobs", "once") is None, "the job to go")
+    left = cluster.get("pods", job_pod["metadata"]["name"])
+    assert left is not None
+    assert "ownerReferences" not in left["metadata"]
+    cluster.store.delete("pods", NAMESPACE, job_pod["metadata"]["name"])

@@ -197,3 +197,18 @@ def test_a_claim_gets_a_volume_that_goes_with_it(shared_sandbox: SandboxProcess)
     kubectl("wait", "-n", "lc-pv", "--for=jsonpath={.status.phase}=Bound", "pvc/data")
     assert _run_user(shared_sandbox, "second") == "[]\n"
     kubectl("delete", "namespace", "lc-pv", timeout=90)
+
+
+def test_a_namespace_left_terminating_finishes_after_a_restart(sandbox: SandboxProcess) -> None:
+    kubectl = sandbox.kubectl
+    kubectl("create", "namespace", "lc-restart")
+    kubectl("create", "configmap", "held", "-n", "lc-restart")
+    hold = '{"metadata":{"finalizers":["example.com/hold"]}}'
+    kubectl("patch", "configmap", "held", "-n", "lc-restart", "-p", hold)
+    kubectl("delete", "namespace", "lc-restart", "--wait=false")
+    sandbox.restart()
+    phase = kubectl("get", "namespace", "lc-restart", "-o", "jsonpath={.status.phase}").stdout
+    assert phase == "Terminating"
+    release = '[{"op":"remove","path":"/metadata/finalizers"}]'
+    kubectl("patch", "configmap", "held", "-n", "lc-restart", "--type=json", "-p", release)
+    kubectl("wait", "--for=delete", "namespace/lc-restart", "--timeout=30s", timeout=40)
