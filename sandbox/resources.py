@@ -33,7 +33,7 @@ class Resource:
 
 
 RESOURCES = [
-    Resource("namespaces", "Namespace", "", "v1", False, ("ns",), (), ("status",)),
+    Resource("namespaces", "Namespace", "", "v1", False, ("ns",), (), ("status", "finalize")),
     Resource("nodes", "Node", "", "v1", False, ("no",), (), ("status",)),
     Resource("pods", "Pod", "", "v1", True, ("po",), ("all",), ("status", "log", "proxy")),
     Resource("services", "Service", "", "v1", True, ("svc",), ("all",), ("status", "proxy")),

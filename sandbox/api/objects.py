@@ -194,6 +194,8 @@ class ObjectApi:
         old = self.store.get(resource.plural, namespace, name)
         if subresource == "scale":
             return self._scale_write(resource, old, obj, options)
+        if subresource == "finalize":
+            return self._finalize(old, obj, options)
         wanted = obj["metadata"].get("resourceVersion")
         if wanted and str(wanted) != old["metadata"]["resourceVersion"]:
             raise ApiError.conflict(
@@ -229,6 +231,12 @@ class ObjectApi:
         options: WriteOptions,
     ) -> tuple[Obj, bool]:
         """Apply a patch; returns the object and whether it was created (apply patches)."""
+        if subresource == "finalize":
+            raise ApiError(
+                405,
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource",
+            )
         document = decode_body(body, patch_type)
         schema = openapi.kind_schema(resource.plural)
         if patch_type == APPLY_PATCH:
@@ -315,6 +323,20 @@ class ObjectApi:
         return self.store.delete(
             resource.plural, namespace, name, propagation, default_policy=default
         )
+
+    def _finalize(self, old: Obj, obj: Obj, options: WriteOptions) -> Obj:
+        """PUT namespaces/<name>/finalize: the only write that changes spec.finalizers; the
+        last one gone deletes a namespace being deleted."""
+        wanted = list((obj.get("spec") or {}).get("finalizers") or [])
+        if options.dry_run:
+            new = copy.deepcopy(old)
+            new.setdefault("spec", {})["finalizers"] = wanted
+            return new
+
+        def finalize(ns: Obj) -> None:
+            ns.setdefault("spec", {})["finalizers"] = wanted
+
+        return self.store.mutate("namespaces", None, old["metadata"]["name"], finalize)
 
     def _terminate_namespace(self, name: str, propagation: str | None, dry_run: bool) -> Obj:
         """The namespace registry's delete: the first one marks the namespace Terminating (the

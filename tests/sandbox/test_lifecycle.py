@@ -212,3 +212,30 @@ def test_a_namespace_left_terminating_finishes_after_a_restart(sandbox: SandboxP
     release = '[{"op":"remove","path":"/metadata/finalizers"}]'
     kubectl("patch", "configmap", "held", "-n", "lc-restart", "--type=json", "-p", release)
     kubectl("wait", "--for=delete", "namespace/lc-restart", "--timeout=30s", timeout=40)
+
+
+def test_the_finalize_subresource_lets_a_stuck_namespace_go(
+    shared_sandbox: SandboxProcess,
+) -> None:
+    kubectl = shared_sandbox.kubectl
+    kubectl("create", "namespace", "lc-stuck")
+    hold = '{"metadata":{"finalizers":["example.com/hold"]}}'
+    kubectl("create", "configmap", "held", "-n", "lc-stuck")
+    kubectl("patch", "configmap", "held", "-n", "lc-stuck", "-p", hold)
+    kubectl("delete", "namespace", "lc-stuck", "--wait=false")
+    ns = json.loads(kubectl("get", "namespace", "lc-stuck", "-o", "json").stdout)
+    assert ns["spec"] == {"finalizers": ["kubernetes"]}
+    ns["spec"]["finalizers"] = []
+    # The well-known way out: PUT the namespace without its finalizer to .../finalize.
+    kubectl(
+        "replace", "--raw", "/api/v1/namespaces/lc-stuck/finalize", "-f", "-",
+        input=json.dumps(ns),
+    )  # fmt: skip
+    missing = kubectl("get", "namespace", "lc-stuck", check=False)
+    assert missing.stderr == 'Error from server (NotFound): namespaces "lc-stuck" not found\n'
+    # What it leaves behind, as on a real cluster: the held object stays in etcd.
+    left = kubectl("get", "configmap", "held", "-n", "lc-stuck", "-o", "name").stdout
+    assert left == "configmap/held\n"
+    release = '[{"op":"remove","path":"/metadata/finalizers"}]'
+    kubectl("patch", "configmap", "held", "-n", "lc-stuck", "--type=json", "-p", release)
+    kubectl("delete", "configmap", "held", "-n", "lc-stuck")
