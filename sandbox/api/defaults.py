@@ -307,6 +307,8 @@ def _persistent_volumes(obj: Obj, old: Obj | None, store: Store) -> None:
     spec = obj.setdefault("spec", {})
     spec.setdefault("volumeMode", "Filesystem")
     spec.setdefault("persistentVolumeReclaimPolicy", "Retain")
+    if isinstance(spec.get("hostPath"), dict):
+        spec["hostPath"].setdefault("type", "")  # HostPathUnset
     if old is None:
         _protect(obj, PV_PROTECTION)
         obj["status"] = {"phase": "Pending", "lastPhaseTransitionTime": now_rfc3339()}
