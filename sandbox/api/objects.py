@@ -105,7 +105,9 @@ class ObjectApi:
 
     # ---------------------------------------------------------------- helpers
 
-    def _check_namespace(self, resource: Resource, namespace: str | None, obj: Obj) -> None:
+    def _check_namespace(
+        self, resource: Resource, namespace: str | None, obj: Obj, *, creating: bool = False
+    ) -> None:
         meta = obj.setdefault("metadata", {})
         if not resource.namespaced:
             meta.pop("namespace", None)
@@ -120,8 +122,9 @@ class ObjectApi:
             owner = self.store.get("namespaces", None, namespace or "")
         except ApiError as error:
             raise ApiError.not_found("namespaces", namespace or "") from error
-        if owner["metadata"].get("deletionTimestamp"):
-            # The NamespaceLifecycle admission plugin's refusal, cause included.
+        if creating and owner["metadata"].get("deletionTimestamp"):
+            # The NamespaceLifecycle admission plugin's refusal (of creations only: what is
+            # there may still be updated), cause included.
             cause = {
                 "reason": "NamespaceTerminating",
                 "message": f"namespace {namespace} is being terminated",
@@ -129,7 +132,8 @@ class ObjectApi:
             }
             raise forbidden(
                 resource,
-                meta.get("name", ""),
+                # Admission runs before the name is generated: it names the prefix instead.
+                meta.get("name") or meta.get("generateName") or "Unknown",
                 f"unable to create new content in namespace {namespace} because it is being "
                 "terminated",
                 {"causes": [cause]},
@@ -154,7 +158,7 @@ class ObjectApi:
         self, resource: Resource, namespace: str | None, body: Any, options: WriteOptions
     ) -> Obj:
         obj = copy.deepcopy(_require_object(body))
-        self._check_namespace(resource, namespace, obj)
+        self._check_namespace(resource, namespace, obj, creating=True)
         meta = obj["metadata"]
         if not meta.get("name") and not meta.get("generateName"):
             raise ApiError.invalid(

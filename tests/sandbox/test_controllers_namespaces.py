@@ -131,3 +131,39 @@ def test_the_default_namespaces_cannot_be_deleted(cluster: Cluster) -> None:
     assert refused.value.message == (
         'namespaces "default" is forbidden: this namespace may not be deleted'
     )
+
+
+def test_admission_names_the_prefix_of_a_generated_name(cluster: Cluster) -> None:
+    api = ObjectApi(cluster.store)
+    held = {"name": "held", "namespace": NAMESPACE, "finalizers": ["example.com/hold"]}
+    cluster.create("configmaps", {"metadata": held})
+    api.delete(BY_PLURAL["namespaces"], None, NAMESPACE, None, False)
+    with pytest.raises(ApiError) as refused:
+        api.create(
+            BY_PLURAL["jobs"], NAMESPACE, {"metadata": {"generateName": "run-"}}, WriteOptions()
+        )
+    assert refused.value.message == (
+        f'jobs.batch "run-" is forbidden: unable to create new content in namespace {NAMESPACE} '
+        "because it is being terminated"
+    )
+    assert refused.value.details is not None
+    assert refused.value.details["causes"] == [
+        {
+            "reason": "NamespaceTerminating",
+            "message": f"namespace {NAMESPACE} is being terminated",
+            "field": "metadata.namespace",
+        }
+    ]
+
+
+def test_objects_in_a_terminating_namespace_may_still_be_updated(cluster: Cluster) -> None:
+    api = ObjectApi(cluster.store)
+    held = {"name": "held", "namespace": NAMESPACE, "finalizers": ["example.com/hold"]}
+    cluster.create("configmaps", {"metadata": held})
+    api.delete(BY_PLURAL["namespaces"], None, NAMESPACE, None, False)
+    current = cluster.store.get("configmaps", NAMESPACE, "held")
+    current["data"] = {"still": "writable"}
+    replaced = api.replace(
+        BY_PLURAL["configmaps"], NAMESPACE, "held", current, None, WriteOptions()
+    )
+    assert replaced["data"] == {"still": "writable"}
