@@ -19,6 +19,7 @@ from pathlib import Path
 from sandbox import paths
 from sandbox.api.objects import ObjectApi
 from sandbox.controllers.base import Context, Controller, Obj
+from sandbox.controllers.pvcprotection import claims_of
 from sandbox.controllers.queue import Key
 from sandbox.resources import BY_PLURAL
 from sandbox.store import ApiError, now_rfc3339
@@ -26,6 +27,7 @@ from sandbox.store import ApiError, now_rfc3339
 DEFAULT_STORAGE_CLASS = "standard"
 PROVISIONER = "k8s.io/minikube-hostpath"
 NODE_NAME = "sandbox"
+SELECTED_NODE = "volume.kubernetes.io/selected-node"
 _VOLUME_KEY = "pv/"  # keys ("", "pv/<name>"): a volume without a claim (claims are namespaced)
 _UNITS = {
     "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
@@ -40,7 +42,7 @@ _PROVISIONER_ANNOTATIONS = (
 class VolumeClaimController(Controller):
     resource = "persistentvolumeclaims"
     kind = "PersistentVolumeClaim"
-    watches = ("persistentvolumes",)
+    watches = ("persistentvolumes", "pods")
     component = "persistentvolume-controller"
 
     def __init__(self, ctx: Context) -> None:
@@ -51,6 +53,12 @@ class VolumeClaimController(Controller):
         self.provisioner_component = f"{PROVISIONER}_{NODE_NAME}_{self.identity}"
 
     def keys_for(self, resource: str, obj: Obj) -> Iterable[Key]:
+        if resource == "pods":
+            # A first consumer: what a WaitForFirstConsumer claim waits for.
+            namespace = obj["metadata"].get("namespace") or ""
+            for claim in claims_of(obj):
+                yield (namespace, claim)
+            return
         ref = (obj.get("spec") or {}).get("claimRef")
         if ref:
             yield (ref.get("namespace") or "", ref.get("name") or "")
@@ -216,6 +224,27 @@ class VolumeClaimController(Controller):
             return 10.0
         provisioner = storage_class.get("provisioner", "")
         meta = pvc["metadata"]
+        annotations = meta.get("annotations") or {}
+        if storage_class.get("volumeBindingMode") == "WaitForFirstConsumer":
+            if not self._consumed(meta["namespace"], meta["name"]):
+                self.event(
+                    pvc,
+                    "WaitForFirstConsumer",
+                    "waiting for first consumer to be created before binding",
+                )
+                return None
+            if annotations.get(SELECTED_NODE) != NODE_NAME:
+                # The scheduler's volume binding: the claim follows its pod to the node.
+                self.store.mutate(
+                    "persistentvolumeclaims",
+                    meta["namespace"],
+                    meta["name"],
+                    lambda claim: (
+                        claim["metadata"]
+                        .setdefault("annotations", {})
+                        .update({SELECTED_NODE: NODE_NAME})
+                    ),
+                )
         self.store.mutate(
             "persistentvolumeclaims",
             meta["namespace"],
@@ -281,6 +310,10 @@ class VolumeClaimController(Controller):
             self.store.get("persistentvolumeclaims", meta["namespace"], meta["name"]), created
         )
         return None
+
+    def _consumed(self, namespace: str, name: str) -> bool:
+        pods, _ = self.store.list("pods", namespace)
+        return any(name in claims_of(pod) for pod in pods)
 
     def _provisioner_event(self, pvc: Obj, reason: str, message: str) -> None:
         self.ctx.events.record(pvc, reason, message, component=self.provisioner_component)

@@ -11,7 +11,14 @@ import pytest
 from sandbox.api import defaults
 from sandbox.api.objects import ObjectApi
 from sandbox.resources import BY_PLURAL
-from tests.sandbox.inprocess import NAMESPACE, Cluster, running_cluster
+from tests.sandbox.inprocess import (
+    NAMESPACE,
+    Cluster,
+    phase,
+    pod,
+    python_container,
+    running_cluster,
+)
 
 Obj = dict[str, Any]
 
@@ -211,3 +218,29 @@ def test_a_bound_claim_whose_volume_is_gone_is_lost(cluster: Cluster) -> None:
         "Bound claim has lost its PersistentVolume. Data on the volume is lost!"
     )
     assert cluster.get("persistentvolumeclaims", "orphan")["status"]["phase"] == "Lost"  # type: ignore[index]
+
+
+def test_a_wait_for_first_consumer_claim_is_provisioned_for_its_first_pod(
+    cluster: Cluster,
+) -> None:
+    cluster.store.create(
+        "storageclasses",
+        {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": {"name": "late"},
+            "provisioner": "k8s.io/minikube-hostpath",
+            "reclaimPolicy": "Delete",
+            "volumeBindingMode": "WaitForFirstConsumer",
+        },
+    )
+    cluster.create("persistentvolumeclaims", claim("lazy", storageClassName="late"))
+    event = cluster.wait_for(lambda: cluster.events("WaitForFirstConsumer"), "the wait event")[0]
+    assert event["message"] == "waiting for first consumer to be created before binding"
+    assert cluster.get("persistentvolumeclaims", "lazy")["status"]["phase"] == "Pending"  # type: ignore[index]
+    assert cluster.store.list("persistentvolumes")[0] == []
+    volumes = [{"name": "v", "persistentVolumeClaim": {"claimName": "lazy"}}]
+    cluster.create("pods", pod("consumer", python_container("c", "print('ok')"), volumes=volumes))
+    pvc = bound(cluster, "lazy")
+    assert pvc["metadata"]["annotations"]["volume.kubernetes.io/selected-node"] == "sandbox"
+    cluster.wait_for(lambda: phase(cluster, "consumer") == "Succeeded", "the consumer to run")
