@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 from sandbox.api.objects import ObjectApi
+from sandbox.clock import parse_time
 from sandbox.controllers.base import Context, Controller, Obj
 from sandbox.controllers.queue import Key
 from sandbox.resources import BY_PLURAL, RESOURCES, Resource
@@ -112,6 +114,13 @@ class NamespaceController(Controller):
 
     def _delete(self, ns: Obj) -> float | None:
         name = ns["metadata"]["name"]
+        # Never sooner than the grace after the deletion, even for a key queued before it.
+        waited = (
+            datetime.now(UTC) - parse_time(ns["metadata"]["deletionTimestamp"])
+        ).total_seconds()
+        grace = self.ctx.clock.real_seconds(DELETION_GRACE_SECONDS)
+        if waited < grace:
+            return grace - waited
         if (ns.get("status") or {}).get("phase") != "Terminating":
             ns = self.store.mutate("namespaces", None, name, _terminating, subresource="status")
         if not (ns.get("spec") or {}).get("finalizers"):
