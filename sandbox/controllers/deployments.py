@@ -43,6 +43,7 @@ class DeploymentController(Controller):
             return None
         if deployment["metadata"].get("deletionTimestamp"):
             return None  # being deleted: the garbage collector now decides what its pods become
+        self.adopt("replicasets", deployment)
         spec = deployment.get("spec") or {}
         desired = int(spec.get("replicas", 1))
         owned = self.owned("replicasets", deployment)

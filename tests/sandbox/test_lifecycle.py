@@ -112,7 +112,19 @@ def test_cascade_orphan_keeps_the_replicaset_and_its_pods(shared_sandbox: Sandbo
         "get", replica_set, "-n", "lc-orphan", "-o", "jsonpath={.metadata.ownerReferences}"
     )
     assert owners.stdout == ""
-    assert len(_names(shared_sandbox, "lc-orphan", "pods")) == 1
+    pods = _names(shared_sandbox, "lc-orphan", "pods")
+    assert len(pods) == 1
+    # The same Deployment again adopts the orphan: no new ReplicaSet, the same pod.
+    _deployment(shared_sandbox, "lc-orphan", "web", replicas=1)
+    assert _names(shared_sandbox, "lc-orphan", "replicasets") == [replica_set]
+    uid = shared_sandbox.kubectl(
+        "get", "deployment", "web", "-n", "lc-orphan", "-o", "jsonpath={.metadata.uid}"
+    ).stdout
+    owner = shared_sandbox.kubectl(
+        "get", replica_set, "-n", "lc-orphan", "-o", "jsonpath={.metadata.ownerReferences[0].uid}"
+    )
+    assert owner.stdout == uid
+    assert _names(shared_sandbox, "lc-orphan", "pods") == pods
     shared_sandbox.kubectl("delete", "namespace", "lc-orphan", timeout=90)
 
 
