@@ -22,6 +22,7 @@ VERSION_INFO = {
 _SUBRESOURCES: dict[str, tuple[str, list[str], str | None]] = {
     # name -> (kind, verbs, "group/version" when it differs from the parent's)
     "status": ("", ["get", "patch", "update"], None),
+    "finalize": ("", ["update"], None),
     "log": ("PodLogOptions", ["get"], None),
     "proxy": ("", ["create", "delete", "get", "patch", "update"], None),
     "scale": ("Scale", ["get", "patch", "update"], "autoscaling/v1"),

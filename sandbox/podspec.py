@@ -71,6 +71,21 @@ def _kind(resource: str) -> str:
     return "configmap" if resource == "configmaps" else "secret"
 
 
+def _claim_dir(store: Store, namespace: str, claim: str) -> Path:
+    """The folder of the PersistentVolume bound to ``claim``: its hostPath."""
+    pvc = _source(store, "persistentvolumeclaims", namespace, claim)
+    if pvc is None:
+        raise MountError(f'persistentvolumeclaim "{claim}" not found')
+    if pvc["metadata"].get("deletionTimestamp"):
+        raise MountError(f'persistentvolumeclaim "{claim}" is being deleted')
+    volume = (pvc.get("spec") or {}).get("volumeName")
+    pv = _source(store, "persistentvolumes", "", volume) if volume else None
+    path = (((pv or {}).get("spec") or {}).get("hostPath") or {}).get("path")
+    if not path:
+        raise MountError(f'persistentvolumeclaim "{claim}" is not bound')
+    return Path(path)
+
+
 def volume_dirs(store: Store, state_dir: Path, pod: Obj) -> dict[str, Path]:
     """Create the local directory of every volume of ``pod``; name -> directory."""
     meta = pod["metadata"]
@@ -80,8 +95,7 @@ def volume_dirs(store: Store, state_dir: Path, pod: Obj) -> dict[str, Path]:
     for volume in pod["spec"].get("volumes") or []:
         name = volume["name"]
         if "persistentVolumeClaim" in volume:
-            claim = volume["persistentVolumeClaim"]["claimName"]
-            local = paths.volume_dir(state_dir, namespace, claim)
+            local = _claim_dir(store, namespace, volume["persistentVolumeClaim"]["claimName"])
         elif "hostPath" in volume:
             local = Path(volume["hostPath"]["path"])
         else:

@@ -33,7 +33,7 @@ class Resource:
 
 
 RESOURCES = [
-    Resource("namespaces", "Namespace", "", "v1", False, ("ns",), (), ("status",)),
+    Resource("namespaces", "Namespace", "", "v1", False, ("ns",), (), ("status", "finalize")),
     Resource("nodes", "Node", "", "v1", False, ("no",), (), ("status",)),
     Resource("pods", "Pod", "", "v1", True, ("po",), ("all",), ("status", "log", "proxy")),
     Resource("services", "Service", "", "v1", True, ("svc",), ("all",), ("status", "proxy")),
@@ -46,6 +46,7 @@ RESOURCES = [
     Resource(
         "persistentvolumeclaims", "PersistentVolumeClaim", "", "v1", True, ("pvc",), (), ("status",)
     ),
+    Resource("persistentvolumes", "PersistentVolume", "", "v1", False, ("pv",), (), ("status",)),
     Resource("events", "Event", "", "v1", True, ("ev",)),
     Resource(
         "deployments", "Deployment", "apps", "v1", True, ("deploy",), ("all",), ("status", "scale")

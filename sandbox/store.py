@@ -1,5 +1,10 @@
 """The object store: every API object as a plain dict, one resourceVersion counter, watch history.
 
+Deletion follows the API server's registry: an object with finalizers is only marked
+(deletionTimestamp) and goes once an update removes its last finalizer; the propagation
+policy becomes the garbage collector's finalizers (orphan, foregroundDeletion).  The store
+never touches dependents: the garbage-collector controller does.
+
 Thread-safe (one re-entrant lock), in memory, and persisted to ``<state>/objects.json`` by a
 background flusher shortly after each write (and on ``close()``), so a restarted sandbox finds
 its objects again.  The store knows nothing of HTTP; defaulting and validation live in the
@@ -32,6 +37,8 @@ ObjList = list[Obj]
 History = list[tuple[int, str, str, Obj]]
 
 HISTORY_SIZE = 5000
+ORPHAN_FINALIZER = "orphan"
+FOREGROUND_FINALIZER = "foregroundDeletion"
 FLUSH_DELAY = 0.2
 
 
@@ -114,6 +121,37 @@ def _details(resource: str, name: str) -> Obj:
     if known and known.group:
         details["group"] = known.group
     return details
+
+
+def deletion_finalizers(finalizers: list[str], propagation: str | None, default: str) -> list[str]:
+    """The finalizers a DELETE leaves, as deletionFinalizersForGarbageCollection computes them:
+    the request's policy wins, then a garbage-collector finalizer already set, then the
+    kind's default."""
+    policy = propagation
+    if policy is None:
+        if ORPHAN_FINALIZER in finalizers:
+            policy = "Orphan"
+        elif FOREGROUND_FINALIZER in finalizers:
+            policy = "Foreground"
+        else:
+            policy = default
+    kept = [f for f in finalizers if f not in (ORPHAN_FINALIZER, FOREGROUND_FINALIZER)]
+    if policy == "Orphan":
+        kept.append(ORPHAN_FINALIZER)
+    elif policy == "Foreground":
+        kept.append(FOREGROUND_FINALIZER)
+    return kept
+
+
+def _should_delete_during_update(resource: str, new: Obj, stored: Obj) -> bool:
+    """ShouldDeleteDuringUpdate: the last finalizer of an object being deleted is gone (and,
+    for namespaces, the last spec.finalizers entry too)."""
+    old_meta = stored["metadata"]
+    if new["metadata"].get("finalizers") or not old_meta.get("deletionTimestamp"):
+        return False
+    if old_meta.get("deletionGracePeriodSeconds") not in (None, 0):
+        return False
+    return not (resource == "namespaces" and (new.get("spec") or {}).get("finalizers"))
 
 
 def _key(resource: str, namespace: str | None, name: str) -> Key:
@@ -286,13 +324,46 @@ class Store:
         return result
 
     def delete(
-        self, resource: str, namespace: str | None, name: str, propagation: str = "Background"
+        self,
+        resource: str,
+        namespace: str | None,
+        name: str,
+        propagation: str | None = None,
+        *,
+        default_policy: str = "Background",
+        uid: str | None = None,
     ) -> Obj:
+        """Delete as the registry does: remove the object, or only mark it while finalizers
+        (its own, or the one ``propagation`` asks the garbage collector for) remain.
+
+        ``default_policy`` is the kind's policy when neither the request nor an existing
+        finalizer says; ``uid`` is a precondition, as the garbage collector sends.
+        """
         with self._lock:
             key = _key(resource, namespace, name)
-            if key not in self._objects:
+            stored = self._objects.get(key)
+            if stored is None:
                 raise ApiError.not_found(resource, name)
-            result = self._delete_cascading(key, propagation)
+            meta = stored["metadata"]
+            if uid and meta.get("uid") != uid:
+                raise ApiError.conflict(
+                    resource,
+                    name,
+                    f"Precondition failed: UID in precondition: {uid}, "
+                    f"UID in object meta: {meta.get('uid')}",
+                )
+            finalizers = deletion_finalizers(
+                meta.get("finalizers") or [], propagation, default_policy
+            )
+            if finalizers:
+                new = copy.deepcopy(stored)
+                new_meta = new["metadata"]
+                new_meta["finalizers"] = finalizers
+                new_meta.setdefault("deletionTimestamp", now_rfc3339())
+                new_meta["deletionGracePeriodSeconds"] = 0
+                result = self._replace(resource, key, stored, new)
+            else:
+                result = self._remove(key)
         self._dispatch()
         return result
 
@@ -332,9 +403,24 @@ class Store:
         for fixed in ("uid", "creationTimestamp", "name", "namespace"):
             if fixed in old_meta:
                 meta[fixed] = old_meta[fixed]
+        # Like rest.BeforeUpdate: an update never removes a deletion that has begun.
+        if old_meta.get("deletionTimestamp"):
+            meta["deletionTimestamp"] = old_meta["deletionTimestamp"]
+            if "deletionGracePeriodSeconds" in old_meta:
+                meta.setdefault(
+                    "deletionGracePeriodSeconds", old_meta["deletionGracePeriodSeconds"]
+                )
+        if not meta.get("finalizers"):
+            meta.pop("finalizers", None)
         generation = old_meta.get("generation", 1)
-        meta["generation"] = generation + 1 if new.get("spec") != stored.get("spec") else generation
+        changed = new.get("spec") != stored.get("spec")
+        # markAsDeleting bumps the generation when a deletion begins.
+        marked = bool(meta.get("deletionTimestamp")) and not old_meta.get("deletionTimestamp")
+        meta["generation"] = generation + 1 if changed or marked else generation
         meta["resourceVersion"] = old_meta.get("resourceVersion")
+        if _should_delete_during_update(resource, new, stored):
+            self._remove(key)
+            return copy.deepcopy(new)
         if new == stored:
             # Like the real server: a write that changes nothing keeps the resourceVersion.
             return copy.deepcopy(stored)
@@ -347,28 +433,13 @@ class Store:
         self._objects[key] = obj
         self._record(key, event, obj)
 
-    def _delete_cascading(self, key: Key, propagation: str) -> Obj:
+    def _remove(self, key: Key) -> Obj:
+        """Remove an object; watchers see its last stored state (as etcd hands it) at a new
+        resourceVersion."""
         obj = self._objects.pop(key)
         self.resource_version += 1
         obj["metadata"]["resourceVersion"] = str(self.resource_version)
         self._record(key, "DELETED", obj)
-        uid = obj["metadata"].get("uid")
-        if key[0] == "namespaces":
-            for member in [k for k in self._objects if k[1] == key[2]]:
-                if member in self._objects:
-                    self._delete_cascading(member, "Background")
-        for other_key, other in list(self._objects.items()):
-            owners = other["metadata"].get("ownerReferences") or []
-            if not any(ref.get("uid") == uid for ref in owners):
-                continue
-            if propagation == "Orphan":
-                orphan = copy.deepcopy(other)
-                orphan["metadata"]["ownerReferences"] = [r for r in owners if r.get("uid") != uid]
-                if not orphan["metadata"]["ownerReferences"]:
-                    del orphan["metadata"]["ownerReferences"]
-                self._write(other_key[0], other_key, orphan, "MODIFIED")
-            elif other_key in self._objects:
-                self._delete_cascading(other_key, "Background")
         return copy.deepcopy(obj)
 
     def _record(self, key: Key, event: str, obj: Obj) -> None:

@@ -192,7 +192,43 @@ _WIDE_WORKLOAD: list[Column] = [
     ("Images", "string", _images),
     ("Selector", "string", lambda o: _selector_text(_spec(o).get("selector"))),
 ]
-_WIDE = {"IP", "Node", "Nominated Node", "Readiness Gates", "Containers", "Images", "Selector"}
+_WIDE = {
+    "IP",
+    "Node",
+    "Nominated Node",
+    "Readiness Gates",
+    "Containers",
+    "Images",
+    "Selector",
+    "VolumeMode",
+}
+
+
+def _access_modes(modes: list[str] | None) -> str:
+    """helper.GetAccessModesAsString: RWO, ROX, RWX, RWOP, in that order, once each."""
+    short = {
+        "ReadWriteOnce": "RWO",
+        "ReadOnlyMany": "ROX",
+        "ReadWriteMany": "RWX",
+        "ReadWriteOncePod": "RWOP",
+    }
+    present = set(modes or [])
+    return ",".join(abbreviation for mode, abbreviation in short.items() if mode in present)
+
+
+def _phase_or_terminating(obj: Obj, default: str) -> str:
+    return (
+        "Terminating" if _meta(obj).get("deletionTimestamp") else _status(obj).get("phase", default)
+    )
+
+
+def _volume_attributes_class(obj: Obj) -> str:
+    return _spec(obj).get("volumeAttributesClassName") or "<unset>"
+
+
+def _claim(pv: Obj) -> str:
+    ref = _spec(pv).get("claimRef")
+    return f"{ref.get('namespace', '')}/{ref.get('name', '')}" if ref else ""
 
 
 def _keys(field: str) -> Callable[[Obj], int]:
@@ -310,24 +346,26 @@ COLUMNS: dict[str, list[Column]] = {
         ("Age", "string", age),
     ],
     "persistentvolumeclaims": [
-        ("Status", "string", lambda o: _status(o).get("phase", "Pending")),
+        ("Status", "string", lambda o: _phase_or_terminating(o, "Pending")),
         ("Volume", "string", lambda o: _spec(o).get("volumeName", "")),
         ("Capacity", "string", lambda o: (_status(o).get("capacity") or {}).get("storage", "")),
-        (
-            "Access Modes",
-            "string",
-            lambda o: ",".join(
-                {
-                    "ReadWriteOnce": "RWO",
-                    "ReadOnlyMany": "ROX",
-                    "ReadWriteMany": "RWX",
-                    "ReadWriteOncePod": "RWOP",
-                }.get(mode, mode)
-                for mode in _status(o).get("accessModes") or _spec(o).get("accessModes") or []
-            ),
-        ),
-        ("StorageClass", "string", lambda o: _spec(o).get("storageClassName") or "<unset>"),
+        ("Access Modes", "string", lambda o: _access_modes(_status(o).get("accessModes"))),
+        ("StorageClass", "string", lambda o: _spec(o).get("storageClassName") or ""),
+        ("VolumeAttributesClass", "string", _volume_attributes_class),
         ("Age", "string", age),
+        ("VolumeMode", "string", lambda o: _spec(o).get("volumeMode") or "<unset>"),
+    ],
+    "persistentvolumes": [
+        ("Capacity", "string", lambda o: (_spec(o).get("capacity") or {}).get("storage", "")),
+        ("Access Modes", "string", lambda o: _access_modes(_spec(o).get("accessModes"))),
+        ("Reclaim Policy", "string", lambda o: _spec(o).get("persistentVolumeReclaimPolicy", "")),
+        ("Status", "string", lambda o: _phase_or_terminating(o, "")),
+        ("Claim", "string", _claim),
+        ("StorageClass", "string", lambda o: _spec(o).get("storageClassName") or ""),
+        ("VolumeAttributesClass", "string", _volume_attributes_class),
+        ("Reason", "string", lambda o: _status(o).get("reason", "")),
+        ("Age", "string", age),
+        ("VolumeMode", "string", lambda o: _spec(o).get("volumeMode") or "<unset>"),
     ],
     "events": [
         (

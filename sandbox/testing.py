@@ -111,6 +111,15 @@ class SandboxProcess:
             )
         return result
 
+    def claim_dir(self, namespace: str, claim: str) -> Path:
+        """Where a bound claim's data lives: the hostPath of its PersistentVolume, as kubectl
+        shows it."""
+        volume = self.kubectl(
+            "-n", namespace, "get", "pvc", claim, "-o", "jsonpath={.spec.volumeName}"
+        ).stdout
+        path = self.kubectl("get", "pv", volume, "-o", "jsonpath={.spec.hostPath.path}").stdout
+        return Path(path)
+
     def stop(self) -> None:
         """SIGTERM the server's process group, then SIGKILL what is left."""
         process, self._process = self._process, None

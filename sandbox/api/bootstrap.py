@@ -8,8 +8,8 @@ from typing import Any
 import psutil
 
 from sandbox.api import defaults
-from sandbox.api.objects import SYSTEM_NAMESPACES, finish_namespace
-from sandbox.controllers.volumes import DEFAULT_STORAGE_CLASS
+from sandbox.api.objects import SYSTEM_NAMESPACES
+from sandbox.controllers.volumes import DEFAULT_STORAGE_CLASS, PROVISIONER
 from sandbox.discovery import VERSION_INFO
 from sandbox.resources import BY_PLURAL
 from sandbox.store import ApiError, Store, now_rfc3339
@@ -57,8 +57,9 @@ def _node_status() -> dict[str, Any]:
     }
 
 
-def _storage_class() -> dict[str, Any]:
-    """The class every claim without one gets: a folder of the sandbox's state per claim."""
+def default_storage_class() -> dict[str, Any]:
+    """The class every claim without one gets, as on minikube: a folder per claim, provisioned
+    at once and deleted with its claim."""
     return {
         "apiVersion": "storage.k8s.io/v1",
         "kind": "StorageClass",
@@ -66,7 +67,7 @@ def _storage_class() -> dict[str, Any]:
             "name": DEFAULT_STORAGE_CLASS,
             "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
         },
-        "provisioner": "sandbox.iris.dev/local-folder",
+        "provisioner": PROVISIONER,
         "reclaimPolicy": "Delete",
         "volumeBindingMode": "Immediate",
     }
@@ -75,12 +76,8 @@ def _storage_class() -> dict[str, Any]:
 def bootstrap(store: Store) -> None:
     """Create the system namespaces and the node if a fresh (or older) state lacks them.
 
-    Namespaces a previous run left Terminating are removed now.
+    Namespaces a previous run left Terminating stay so: the namespace controller finishes them.
     """
-    namespaces, _ = store.list("namespaces")
-    for namespace in namespaces:
-        if namespace["metadata"].get("deletionTimestamp"):
-            finish_namespace(store, namespace["metadata"]["name"])
     for name in SYSTEM_NAMESPACES:
         try:
             store.get("namespaces", None, name)
@@ -90,9 +87,18 @@ def bootstrap(store: Store) -> None:
                 "namespaces", defaults.prepare(BY_PLURAL["namespaces"], namespace, None, store)
             )
     try:
-        store.get("storageclasses", None, DEFAULT_STORAGE_CLASS)
+        known = store.get("storageclasses", None, DEFAULT_STORAGE_CLASS)
     except ApiError:
-        store.create("storageclasses", _storage_class())
+        store.create("storageclasses", default_storage_class())
+    else:
+        if known.get("provisioner") != PROVISIONER:
+            # A state from before the class named minikube's provisioner.
+            store.mutate(
+                "storageclasses",
+                None,
+                DEFAULT_STORAGE_CLASS,
+                lambda sc: sc.update(provisioner=PROVISIONER),
+            )
     node = {
         "apiVersion": "v1",
         "kind": "Node",

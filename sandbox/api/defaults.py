@@ -8,6 +8,7 @@ Deployment and pod template defaults, empty statuses.  Violations raise 422 ``Ap
 from __future__ import annotations
 
 import base64
+import copy
 import ipaddress
 import random
 import re
@@ -15,7 +16,7 @@ import uuid
 from typing import Any
 
 from sandbox.resources import Resource
-from sandbox.store import ApiError, Store
+from sandbox.store import ApiError, Store, now_rfc3339
 
 Obj = dict[str, Any]
 
@@ -256,16 +257,80 @@ def _secrets(obj: Obj, old: Obj | None, store: Store) -> None:
         obj.pop("data")
 
 
+PVC_PROTECTION = "kubernetes.io/pvc-protection"
+PV_PROTECTION = "kubernetes.io/pv-protection"
+_DEFAULT_CLASS_ANNOTATIONS = (
+    "storageclass.kubernetes.io/is-default-class",
+    "storageclass.beta.kubernetes.io/is-default-class",
+)
+
+
+def _protect(obj: Obj, finalizer: str) -> None:
+    """The StorageObjectInUseProtection admission plugin: every new claim and volume carries
+    the finalizer its protection controller removes once nothing uses it."""
+    finalizers = obj["metadata"].setdefault("finalizers", [])
+    if finalizer not in finalizers:
+        finalizers.append(finalizer)
+
+
+def _default_class(store: Store) -> str | None:
+    """The DefaultStorageClass admission plugin's pick: the newest class marked default."""
+    classes, _ = store.list("storageclasses")
+    marked = [
+        sc
+        for sc in classes
+        if any(
+            (sc["metadata"].get("annotations") or {}).get(a) == "true"
+            for a in _DEFAULT_CLASS_ANNOTATIONS
+        )
+    ]
+    if not marked:
+        return None
+    marked.sort(
+        key=lambda sc: (sc["metadata"].get("creationTimestamp") or "", sc["metadata"]["name"])
+    )
+    return str(marked[-1]["metadata"]["name"])
+
+
 def _claims(obj: Obj, old: Obj | None, store: Store) -> None:
-    obj.setdefault("spec", {}).setdefault("volumeMode", "Filesystem")
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("volumeMode", "Filesystem")
+    if old is None:
+        # Only a claim without the field gets the default: "" asks for no class at all.
+        if spec.get("storageClassName") is None and (name := _default_class(store)):
+            spec["storageClassName"] = name
+        _protect(obj, PVC_PROTECTION)
     obj.setdefault("status", {"phase": "Pending"})
 
 
+def _persistent_volumes(obj: Obj, old: Obj | None, store: Store) -> None:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("volumeMode", "Filesystem")
+    spec.setdefault("persistentVolumeReclaimPolicy", "Retain")
+    if isinstance(spec.get("hostPath"), dict):
+        spec["hostPath"].setdefault("type", "")  # HostPathUnset
+    if old is None:
+        _protect(obj, PV_PROTECTION)
+        obj["status"] = {"phase": "Pending", "lastPhaseTransitionTime": now_rfc3339()}
+
+
 def _namespaces(obj: Obj, old: Obj | None, store: Store) -> None:
-    obj.setdefault("spec", {"finalizers": ["kubernetes"]})
+    spec: Obj = obj["spec"] if isinstance(obj.get("spec"), dict) else {}
+    obj["spec"] = spec
+    if old is None:
+        # The namespace strategy: created Active, always with the namespace controller's
+        # finalizer; later only the controller's finalize removes it.
+        finalizers = list(spec.get("finalizers") or [])
+        if "kubernetes" not in finalizers:
+            finalizers.append("kubernetes")
+        spec["finalizers"] = finalizers
+        obj["status"] = {"phase": "Active"}
+    else:
+        spec["finalizers"] = copy.deepcopy((old.get("spec") or {}).get("finalizers") or [])
+        if not spec["finalizers"]:
+            del spec["finalizers"]
     labels = obj["metadata"].setdefault("labels", {})
     labels.setdefault("kubernetes.io/metadata.name", obj["metadata"].get("name", ""))
-    obj.setdefault("status", {"phase": "Active"})
 
 
 def _hpas(obj: Obj, old: Obj | None, store: Store) -> None:
@@ -301,6 +366,7 @@ _DEFAULTERS = {
     "services": _services,
     "secrets": _secrets,
     "persistentvolumeclaims": _claims,
+    "persistentvolumes": _persistent_volumes,
     "namespaces": _namespaces,
     "horizontalpodautoscalers": _hpas,
     "poddisruptionbudgets": _budgets,

@@ -5,10 +5,8 @@ Plain synchronous functions over the store; the HTTP layer decodes requests and 
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,13 +26,15 @@ from sandbox.patch import (
     server_side_apply,
     strategic_merge,
 )
-from sandbox.resources import Resource
-from sandbox.store import ApiError, Store, now_rfc3339
+from sandbox.resources import BY_PLURAL, Resource
+from sandbox.store import ApiError, Store, deletion_finalizers, now_rfc3339
 
 Obj = dict[str, Any]
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-NAMESPACE_CLEANUP_DELAY = 1.0
+# The kinds whose REST strategy orphans dependents unless told otherwise (batch/v1 Jobs, for
+# compatibility with clients older than the garbage collector).
+ORPHAN_BY_DEFAULT = ("jobs",)
 
 
 @dataclass
@@ -64,10 +64,37 @@ def _require_object(value: Any) -> Obj:
     return value
 
 
-def finish_namespace(store: Store, name: str) -> None:
-    """Delete a Terminating namespace and everything in it."""
-    with contextlib.suppress(ApiError):
-        store.delete("namespaces", None, name)
+def forbidden(resource: Resource, name: str, why: str, details: Obj | None = None) -> ApiError:
+    """apierrors.NewForbidden: ``<resource>[.group] "<name>" is forbidden: <why>``."""
+    qualified = f"{resource.plural}.{resource.group}" if resource.group else resource.plural
+    subject = f'{qualified} "{name}"' if name else qualified
+    info: Obj = {"name": name, "kind": resource.plural}
+    if resource.group:
+        info["group"] = resource.group
+    return ApiError(403, "Forbidden", f"{subject} is forbidden: {why}", {**info, **(details or {})})
+
+
+def check_finalizers(resource: Resource, new: Obj, old: Obj) -> None:
+    """ValidateObjectMetaUpdate: an object being deleted takes no new finalizers."""
+    if not old["metadata"].get("deletionTimestamp"):
+        return
+    before = set(old["metadata"].get("finalizers") or [])
+    extra = sorted(set(new.get("metadata", {}).get("finalizers") or []) - before)
+    if extra:
+        listed = ", ".join(f'"{f}"' for f in extra)
+        why = (
+            "Forbidden: no new finalizers can be added if the object is being deleted, found new "
+            f"finalizers []string{{{listed}}}"
+        )
+        name = old["metadata"]["name"]
+        error = ApiError.invalid(resource.plural, name, f"metadata.finalizers: {why}")
+        # Invalid errors name the kind and list their causes: kubectl prints them from there.
+        error.details = {"name": name, "kind": resource.kind}
+        if resource.group:
+            error.details["group"] = resource.group
+        cause = {"reason": "FieldValueForbidden", "message": why, "field": "metadata.finalizers"}
+        error.details["causes"] = [cause]
+        raise error
 
 
 class ObjectApi:
@@ -78,7 +105,9 @@ class ObjectApi:
 
     # ---------------------------------------------------------------- helpers
 
-    def _check_namespace(self, resource: Resource, namespace: str | None, obj: Obj) -> None:
+    def _check_namespace(
+        self, resource: Resource, namespace: str | None, obj: Obj, *, creating: bool = False
+    ) -> None:
         meta = obj.setdefault("metadata", {})
         if not resource.namespaced:
             meta.pop("namespace", None)
@@ -93,12 +122,21 @@ class ObjectApi:
             owner = self.store.get("namespaces", None, namespace or "")
         except ApiError as error:
             raise ApiError.not_found("namespaces", namespace or "") from error
-        if owner["metadata"].get("deletionTimestamp"):
-            raise ApiError(
-                403,
-                "Forbidden",
-                f'{resource.plural} "{meta.get("name", "")}" is forbidden: unable to create new '
-                f"content in namespace {namespace} because it is being terminated",
+        if creating and owner["metadata"].get("deletionTimestamp"):
+            # The NamespaceLifecycle admission plugin's refusal (of creations only: what is
+            # there may still be updated), cause included.
+            cause = {
+                "reason": "NamespaceTerminating",
+                "message": f"namespace {namespace} is being terminated",
+                "field": "metadata.namespace",
+            }
+            raise forbidden(
+                resource,
+                # Admission runs before the name is generated: it names the prefix instead.
+                meta.get("name") or meta.get("generateName") or "Unknown",
+                f"unable to create new content in namespace {namespace} because it is being "
+                "terminated",
+                {"causes": [cause]},
             )
 
     def _finish_dry_run(self, new: Obj, old: Obj | None) -> Obj:
@@ -120,7 +158,7 @@ class ObjectApi:
         self, resource: Resource, namespace: str | None, body: Any, options: WriteOptions
     ) -> Obj:
         obj = copy.deepcopy(_require_object(body))
-        self._check_namespace(resource, namespace, obj)
+        self._check_namespace(resource, namespace, obj, creating=True)
         meta = obj["metadata"]
         if not meta.get("name") and not meta.get("generateName"):
             raise ApiError.invalid(
@@ -160,6 +198,8 @@ class ObjectApi:
         old = self.store.get(resource.plural, namespace, name)
         if subresource == "scale":
             return self._scale_write(resource, old, obj, options)
+        if subresource == "finalize":
+            return self._finalize(old, obj, options)
         wanted = obj["metadata"].get("resourceVersion")
         if wanted and str(wanted) != old["metadata"]["resourceVersion"]:
             raise ApiError.conflict(
@@ -176,6 +216,7 @@ class ObjectApi:
             if "status" in old:
                 new["status"] = copy.deepcopy(old["status"])
             defaults.prepare(resource, new, old, self.store)
+            check_finalizers(resource, new, old)
             schema = openapi.kind_schema(resource.plural)
             ownership.record_update(new, old, options.manager, schema, subresource or "")
         if options.dry_run:
@@ -194,6 +235,12 @@ class ObjectApi:
         options: WriteOptions,
     ) -> tuple[Obj, bool]:
         """Apply a patch; returns the object and whether it was created (apply patches)."""
+        if subresource == "finalize":
+            raise ApiError(
+                405,
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource",
+            )
         document = decode_body(body, patch_type)
         schema = openapi.kind_schema(resource.plural)
         if patch_type == APPLY_PATCH:
@@ -230,6 +277,7 @@ class ObjectApi:
                 else:
                     new.pop("status", None)
                 defaults.prepare(resource, new, old, self.store)
+                check_finalizers(resource, new, old)
                 if patch_type != APPLY_PATCH:
                     ownership.record_update(new, old, options.manager, schema)
             obj.clear()
@@ -265,37 +313,60 @@ class ObjectApi:
         dry_run: bool,
     ) -> Obj:
         if resource.plural == "namespaces":
-            return self._terminate_namespace(name, dry_run)
+            return self._terminate_namespace(name, propagation, dry_run)
+        default = "Orphan" if resource.plural in ORPHAN_BY_DEFAULT else "Background"
         if dry_run:
-            return self.store.get(resource.plural, namespace, name)
-        # batch/v1 Jobs orphan their pods unless told otherwise, like the real API server.
-        default = "Orphan" if resource.plural == "jobs" else "Background"
-        return self.store.delete(resource.plural, namespace, name, propagation or default)
+            obj = self.store.get(resource.plural, namespace, name)
+            meta = obj["metadata"]
+            finalizers = deletion_finalizers(meta.get("finalizers") or [], propagation, default)
+            if finalizers:
+                meta["finalizers"] = finalizers
+                meta.setdefault("deletionTimestamp", now_rfc3339())
+                meta["deletionGracePeriodSeconds"] = 0
+            return obj
+        return self.store.delete(
+            resource.plural, namespace, name, propagation, default_policy=default
+        )
 
-    def _terminate_namespace(self, name: str, dry_run: bool) -> Obj:
-        """Mark the namespace Terminating now and remove it (and its objects) shortly after.
+    def _finalize(self, old: Obj, obj: Obj, options: WriteOptions) -> Obj:
+        """PUT namespaces/<name>/finalize: the only write that changes spec.finalizers; the
+        last one gone deletes a namespace being deleted."""
+        wanted = list((obj.get("spec") or {}).get("finalizers") or [])
+        if options.dry_run:
+            new = copy.deepcopy(old)
+            new.setdefault("spec", {})["finalizers"] = wanted
+            return new
 
-        Like the real namespace controller, this leaves clients such as ``kubectl delete -k``
-        (which deletes the namespace first) a moment to delete the objects inside it.
-        """
+        def finalize(ns: Obj) -> None:
+            ns.setdefault("spec", {})["finalizers"] = wanted
+
+        return self.store.mutate("namespaces", None, old["metadata"]["name"], finalize)
+
+    def _terminate_namespace(self, name: str, propagation: str | None, dry_run: bool) -> Obj:
+        """The namespace registry's delete: the first one marks the namespace Terminating (the
+        namespace controller then empties it and removes its ``kubernetes`` finalizer); a
+        later one deletes it only once spec.finalizers is empty."""
         if name in SYSTEM_NAMESPACES:
-            raise ApiError(
-                403,
-                "Forbidden",
-                f'namespaces "{name}" is forbidden: this namespace may not be deleted',
-            )
-        if dry_run:
-            return self.store.get("namespaces", None, name)
+            raise forbidden(BY_PLURAL["namespaces"], name, "this namespace may not be deleted")
+        current = self.store.get("namespaces", None, name)
+        if current["metadata"].get("deletionTimestamp"):
+            if (current.get("spec") or {}).get("finalizers") or dry_run:
+                return current
+            return self.store.delete("namespaces", None, name, propagation)
 
         def terminate(obj: Obj) -> None:
-            obj["metadata"].setdefault("deletionTimestamp", now_rfc3339())
-            obj["status"] = {"phase": "Terminating"}
+            meta = obj["metadata"]
+            meta.setdefault("deletionTimestamp", now_rfc3339())
+            finalizers = deletion_finalizers(
+                meta.get("finalizers") or [], propagation, "Background"
+            )
+            meta["finalizers"] = finalizers
+            obj.setdefault("status", {})["phase"] = "Terminating"
 
-        marked = self.store.mutate("namespaces", None, name, terminate)
-        timer = threading.Timer(NAMESPACE_CLEANUP_DELAY, finish_namespace, (self.store, name))
-        timer.daemon = True
-        timer.start()
-        return marked
+        if dry_run:
+            terminate(current)
+            return current
+        return self.store.mutate("namespaces", None, name, terminate)
 
     def delete_collection(
         self,

@@ -14,18 +14,24 @@ from sandbox.controllers.cronjobs import CronJobController
 from sandbox.controllers.deployments import DeploymentController
 from sandbox.controllers.disruption import DisruptionBudgetController
 from sandbox.controllers.endpoints import EndpointsController
+from sandbox.controllers.garbagecollector import GarbageCollector
 from sandbox.controllers.hpa import HorizontalPodAutoscalerController
 from sandbox.controllers.jobs import JobController
 from sandbox.controllers.namespaces import NamespaceController
 from sandbox.controllers.pods import PodController
+from sandbox.controllers.pvcprotection import PvcProtectionController
+from sandbox.controllers.pvprotection import PvProtectionController
 from sandbox.controllers.replicasets import ReplicaSetController
 from sandbox.controllers.volumes import VolumeClaimController
 from sandbox.events import EventRecorder
 from sandbox.store import Store
 
 CONTROLLERS: tuple[type[Controller], ...] = (
+    GarbageCollector,
     NamespaceController,
     VolumeClaimController,
+    PvcProtectionController,
+    PvProtectionController,
     DeploymentController,
     ReplicaSetController,
     JobController,

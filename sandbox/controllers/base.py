@@ -17,6 +17,7 @@ from sandbox.clock import Clock
 from sandbox.controllers.queue import Key, WorkQueue
 from sandbox.events import EventRecorder
 from sandbox.resources import BY_PLURAL
+from sandbox.selectors import match_labels
 from sandbox.store import ApiError, Store
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,36 @@ class Controller(ABC):
         items, _ = self.store.list(resource, meta.get("namespace"))
         uid = meta.get("uid")
         return [item for item in items if (controller_ref(item) or {}).get("uid") == uid]
+
+    def adopt(self, resource: str, owner: Obj) -> None:
+        """ControllerRefManager: take as one's own the orphans (no controller reference) that
+        the owner's selector matches, as after a ``--cascade=orphan`` delete and re-create.
+        An owner being deleted adopts nothing."""
+        meta = owner["metadata"]
+        if meta.get("deletionTimestamp"):
+            return
+        selector = (owner.get("spec") or {}).get("selector")
+        if not selector:
+            return
+        items, _ = self.store.list(resource, meta.get("namespace"))
+        reference = owner_reference(owner)
+        for item in items:
+            item_meta = item["metadata"]
+            if controller_ref(item) or item_meta.get("deletionTimestamp"):
+                continue
+            if not match_labels(selector, item_meta.get("labels")):
+                continue
+
+            def claim(obj: Obj) -> None:
+                if controller_ref(obj) is None:
+                    refs = obj["metadata"].setdefault("ownerReferences", [])
+                    refs.append(dict(reference))
+
+            try:
+                self.store.mutate(resource, item_meta.get("namespace"), item_meta["name"], claim)
+            except ApiError as error:
+                if error.code != 404:
+                    raise
 
     def event(self, obj: Obj, reason: str, message: str, *, type: str = "Normal") -> None:
         self.ctx.events.record(obj, reason, message, component=self.component, type=type)

@@ -41,6 +41,9 @@ class DeploymentController(Controller):
         deployment = self.get("deployments", namespace, name)
         if deployment is None:
             return None
+        if deployment["metadata"].get("deletionTimestamp"):
+            return None  # being deleted: the garbage collector now decides what its pods become
+        self.adopt("replicasets", deployment)
         spec = deployment.get("spec") or {}
         desired = int(spec.get("replicas", 1))
         owned = self.owned("replicasets", deployment)

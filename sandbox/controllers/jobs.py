@@ -54,6 +54,8 @@ class JobController(Controller):
         job = self.get("jobs", namespace, name)
         if job is None:
             return None
+        if job["metadata"].get("deletionTimestamp"):
+            return None  # being deleted: the garbage collector now decides what its pods become
         finished, _ = is_finished(job)
         if finished:
             return self._expire(job)

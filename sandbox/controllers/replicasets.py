@@ -25,6 +25,9 @@ class ReplicaSetController(Controller):
         rs = self.get("replicasets", namespace, name)
         if rs is None:
             return None
+        if rs["metadata"].get("deletionTimestamp"):
+            return None  # being deleted: the garbage collector now decides what its pods become
+        self.adopt("pods", rs)
         spec = rs.get("spec") or {}
         pods = [pod for pod in self.owned("pods", rs) if is_pod_active(pod)]
         wanted = int(spec.get("replicas", 1))

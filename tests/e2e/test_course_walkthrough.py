@@ -21,7 +21,6 @@ from typing import Any, TypeVar
 import psutil
 import pytest
 
-from sandbox.paths import volume_dir
 from sandbox.testing import SandboxProcess
 from tui.cluster import actions, kustomize
 from tui.cluster.connection import Connection, connect
@@ -200,7 +199,6 @@ def test_course_on_the_sandbox(sandbox: SandboxProcess) -> None:
     step = Steps()
     conn = connect(None, NAMESPACE, kubeconfig=str(sandbox.kubeconfig))
     step("apply overlays/minikube")
-    model_volume = volume_dir(sandbox.state_dir, NAMESPACE, "ml-model-pvc")
 
     # Deploy: the TUI's apply deletes the training Job (none yet) and applies server-side.
     apply_lines = run_kustomize(kustomize.apply(conn, OVERLAY))
@@ -209,6 +207,7 @@ def test_course_on_the_sandbox(sandbox: SandboxProcess) -> None:
         "wait", "--for=condition=complete", "job/iris-train-job", "--timeout=90s", timeout=100
     )
     step("training job complete")
+    model_volume = sandbox.claim_dir(NAMESPACE, "ml-model-pvc")
     sandbox.kubectl("rollout", "status", "deployment/iris-api", "--timeout=90s", timeout=100)
     step("api rolled out")
     first_version = (model_volume / "current").read_text().strip()

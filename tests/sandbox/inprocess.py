@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sandbox.api import defaults
+from sandbox.api.bootstrap import default_storage_class
 from sandbox.clock import Clock
 from sandbox.controllers import Controllers, start_controllers
 from sandbox.resources import BY_PLURAL
@@ -62,9 +63,12 @@ def running_cluster(state_dir: Path, clock_speed: float = 1.0) -> Iterator[Clust
     store = Store(None)
     controllers = start_controllers(store, state_dir, clock=Clock(clock_speed))
     try:
+        namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
         store.create(
-            "namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
+            "namespaces", defaults.prepare(BY_PLURAL["namespaces"], namespace, None, store)
         )
+        # Claims are provisioned for the default class, as in every sandbox.
+        store.create("storageclasses", default_storage_class())
         yield Cluster(store, state_dir, controllers)
     finally:
         controllers.stop()

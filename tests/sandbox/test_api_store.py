@@ -68,31 +68,88 @@ def test_mutate_without_change_writes_nothing(store: Store) -> None:
     assert same["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
 
 
-def test_delete_cascades_through_owner_references(store: Store) -> None:
+def test_delete_leaves_dependents_to_the_garbage_collector(store: Store) -> None:
     owner = store.create("deployments", {"metadata": {"name": "d", "namespace": "ns"}})
     ref = {"uid": owner["metadata"]["uid"], "kind": "Deployment", "name": "d"}
-    replica_set = store.create("replicasets", configmap("rs", ownerReferences=[ref]))
-    ref_rs = {"uid": replica_set["metadata"]["uid"], "kind": "ReplicaSet", "name": "rs"}
-    store.create("pods", configmap("p", ownerReferences=[ref_rs]))
-    store.delete("deployments", "ns", "d")
-    assert store.list("replicasets")[0] == []
-    assert store.list("pods")[0] == []
+    store.create("replicasets", configmap("rs", ownerReferences=[ref]))
+    gone = store.delete("deployments", "ns", "d")
+    assert int(gone["metadata"]["resourceVersion"]) > int(owner["metadata"]["resourceVersion"])
+    with pytest.raises(ApiError):
+        store.get("deployments", "ns", "d")
+    assert store.get("replicasets", "ns", "rs")["metadata"]["ownerReferences"] == [ref]
 
 
-def test_orphan_delete_keeps_dependents_without_the_reference(store: Store) -> None:
-    owner = store.create("jobs", {"metadata": {"name": "j", "namespace": "ns"}})
-    ref = {"uid": owner["metadata"]["uid"], "kind": "Job", "name": "j"}
-    store.create("pods", configmap("p", ownerReferences=[ref]))
-    store.delete("jobs", "ns", "j", propagation="Orphan")
-    assert "ownerReferences" not in store.get("pods", "ns", "p")["metadata"]
+def test_an_object_with_finalizers_is_only_marked_until_the_last_one_goes(store: Store) -> None:
+    store.create("configmaps", configmap("a", finalizers=["example.com/a", "example.com/b"]))
+    marked = store.delete("configmaps", "ns", "a")
+    meta = marked["metadata"]
+    assert meta["deletionTimestamp"].endswith("Z")
+    assert meta["deletionGracePeriodSeconds"] == 0
+    assert meta["generation"] == 2
+    again = store.delete("configmaps", "ns", "a")
+    assert again["metadata"]["deletionTimestamp"] == meta["deletionTimestamp"]
+
+    def drop(finalizer: str) -> Any:
+        return lambda obj: obj["metadata"]["finalizers"].remove(finalizer)
+
+    store.mutate("configmaps", "ns", "a", drop("example.com/a"))
+    assert store.get("configmaps", "ns", "a")["metadata"]["finalizers"] == ["example.com/b"]
+    seen: list[str] = []
+    store.subscribe(lambda kind, resource, obj: seen.append(kind))
+    store.mutate("configmaps", "ns", "a", drop("example.com/b"))
+    assert seen == ["DELETED"]
+    with pytest.raises(ApiError):
+        store.get("configmaps", "ns", "a")
 
 
-def test_deleting_a_namespace_deletes_its_objects(store: Store) -> None:
-    store.create("namespaces", {"metadata": {"name": "ns"}})
+def test_an_update_keeps_the_deletion_that_has_begun(store: Store) -> None:
+    store.create("configmaps", configmap("a", finalizers=["example.com/a"]))
+    marked = store.delete("configmaps", "ns", "a")
+    replacement = configmap("a", finalizers=["example.com/a"])
+    updated = store.update("configmaps", replacement)
+    assert updated["metadata"]["deletionTimestamp"] == marked["metadata"]["deletionTimestamp"]
+
+
+@pytest.mark.parametrize(
+    ("propagation", "existing", "default", "wanted"),
+    [
+        ("Orphan", [], "Background", ["orphan"]),
+        ("Foreground", ["orphan"], "Background", ["foregroundDeletion"]),
+        ("Background", ["x", "orphan"], "Orphan", ["x"]),
+        (None, [], "Orphan", ["orphan"]),
+        (None, ["foregroundDeletion"], "Orphan", ["foregroundDeletion"]),
+        (None, [], "Background", []),
+    ],
+)
+def test_propagation_becomes_the_garbage_collector_finalizers(
+    store: Store, propagation: str | None, existing: list[str], default: str, wanted: list[str]
+) -> None:
+    store.create("jobs", configmap("j", **({"finalizers": existing} if existing else {})))
+    if wanted:
+        marked = store.delete("jobs", "ns", "j", propagation, default_policy=default)
+        assert marked["metadata"]["finalizers"] == wanted
+    else:
+        store.delete("jobs", "ns", "j", propagation, default_policy=default)
+        with pytest.raises(ApiError):
+            store.get("jobs", "ns", "j")
+
+
+def test_a_namespace_goes_only_once_its_spec_finalizers_are_gone(store: Store) -> None:
+    store.create("namespaces", {"metadata": {"name": "ns"}, "spec": {"finalizers": ["kubernetes"]}})
+    store.mutate("namespaces", None, "ns", lambda ns: ns["metadata"].update(deletionTimestamp="t"))
+    store.mutate("namespaces", None, "ns", lambda ns: ns["metadata"].update(labels={"a": "b"}))
+    assert store.get("namespaces", None, "ns")["metadata"]["labels"] == {"a": "b"}
+    store.mutate("namespaces", None, "ns", lambda ns: ns["spec"].update(finalizers=[]))
+    with pytest.raises(ApiError):
+        store.get("namespaces", None, "ns")
+
+
+def test_a_uid_precondition_refuses_another_object_of_that_name(store: Store) -> None:
     store.create("configmaps", configmap("a"))
-    store.create("configmaps", configmap("b", namespace="other"))
-    store.delete("namespaces", None, "ns")
-    assert [c["metadata"]["name"] for c in store.list("configmaps")[0]] == ["b"]
+    with pytest.raises(ApiError) as refused:
+        store.delete("configmaps", "ns", "a", uid="other")
+    assert refused.value.code == 409
+    assert "Precondition failed: UID in precondition: other" in refused.value.message
 
 
 def test_listeners_get_events_in_write_order(store: Store) -> None:

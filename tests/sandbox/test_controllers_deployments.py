@@ -231,4 +231,7 @@ def test_endpoint_slices_follow_readiness(cluster: Cluster) -> None:
     assert endpoint_slice["ports"] == [{"port": 8000, "protocol": "TCP"}]
     assert endpoint_slice["metadata"]["ownerReferences"][0]["uid"] == service["metadata"]["uid"]
     cluster.store.delete("services", NAMESPACE, "sliced-svc")
-    assert not cluster.store.list("endpointslices", NAMESPACE)[0]
+    cluster.wait_for(
+        lambda: not cluster.store.list("endpointslices", NAMESPACE)[0],
+        "the garbage collector to delete the slices of the deleted service",
+    )

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from sandbox import paths
-from sandbox.store import ApiError
 from tests.sandbox.inprocess import NAMESPACE, Cluster, python_container, running_cluster
 
 pytestmark = pytest.mark.slow
@@ -165,8 +164,10 @@ def test_manual_job_from_cronjob_is_tracked_like_a_cluster(tmp_path: Path) -> No
         )
         assert cluster.events("UnexpectedJob")
         cluster.store.delete("cronjobs", NAMESPACE, "nightly")
-        with pytest.raises(ApiError):
-            cluster.store.get("jobs", NAMESPACE, "nightly-manual-1")
+        cluster.wait_for(
+            lambda: cluster.get("jobs", "nightly-manual-1") is None,
+            "the garbage collector to delete the job of the deleted cronjob",
+        )
 
 
 def _suspend(obj: Obj) -> None:

@@ -18,7 +18,6 @@ import httpx
 import psutil
 import pytest
 
-from sandbox import paths
 from sandbox.testing import SandboxProcess
 
 pytestmark = pytest.mark.slow
@@ -66,7 +65,7 @@ def test_course_flow(sandbox: SandboxProcess) -> None:
         "--timeout=120s",
         timeout=130,
     )
-    claim = paths.volume_dir(sandbox.state_dir, NS, "ml-model-pvc")
+    claim = sandbox.claim_dir(NS, "ml-model-pvc")
     version = (claim / "current").read_text().strip()
     assert (claim / "versions" / version / "model.joblib").is_file()
     logs = sandbox.kubectl("-n", NS, "logs", "-f", "job/iris-train-job", timeout=30).stdout

@@ -16,6 +16,8 @@ import psutil
 import pytest
 
 from sandbox import paths
+from sandbox.api.objects import ObjectApi
+from sandbox.resources import BY_PLURAL
 from sandbox.runtime import PORTS_ANNOTATION, ProcessGroups
 from tests.sandbox.inprocess import (
     NAMESPACE,
@@ -267,8 +269,9 @@ def test_deleting_the_namespace_ends_every_process(cluster: Cluster, tmp_path: P
     scratch = cluster.state_dir / "pods" / NAMESPACE
     assert len(list(scratch.iterdir())) == 2
 
-    cluster.store.delete("namespaces", None, NAMESPACE)
-    gone, alive = psutil.wait_procs([*groups, *children], timeout=10)
+    # As kubectl would: the namespace controller then deletes the pods (after its 5 s grace).
+    ObjectApi(cluster.store).delete(BY_PLURAL["namespaces"], None, NAMESPACE, None, False)
+    gone, alive = psutil.wait_procs([*groups, *children], timeout=20)
     assert not alive
     assert len(gone) == 4
     cluster.wait_for(lambda: not list(scratch.iterdir()), "the pods' scratch dirs to go")
