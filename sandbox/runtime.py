@@ -26,6 +26,7 @@ from typing import IO, Any
 import psutil
 
 from sandbox import paths, podspec, probes
+from sandbox.backoff import Backoff, go_duration
 from sandbox.clock import Clock, format_time, format_time_nano
 from sandbox.events import EventRecorder
 from sandbox.probes import ProbeState
@@ -39,7 +40,12 @@ NODE_NAME = "sandbox"
 PORTS_ANNOTATION = "sandbox.iris.dev/ports"
 MAX_GRACE_SECONDS = 3.0  # terminationGracePeriodSeconds, capped so deletes stay quick
 MAX_PRESTOP_SECONDS = 2.0
-BACKOFF_START, BACKOFF_MAX = 10.0, 300.0  # kubelet restart back-off, in sandbox seconds
+# containerd's words (through runc) for a command it cannot exec; its exit code is 128
+START_ERROR = (
+    "failed to create containerd task: failed to create shim task: OCI runtime create failed: "
+    'runc create failed: unable to start container process: exec: "{program}": {why}: unknown'
+)
+NEVER_STARTED = "1970-01-01T00:00:00Z"  # containerd's startedAt of a container that never ran
 TICK = 0.1
 
 
@@ -125,7 +131,6 @@ class ContainerRun:
         self.name: str = spec["name"]
         self.init = init
         self.restart_count = 0
-        self.restart_count_at_reset = 0  # a container that ran long enough starts afresh
         self.state: Obj = {"waiting": {"reason": "ContainerCreating"}}
         self.last_state: Obj = {}
         self.ready = False
@@ -134,7 +139,13 @@ class ContainerRun:
         self.process: subprocess.Popen[bytes] | None = None
         self.container_id: str | None = None
         self.start_at = 0.0  # monotonic time of the next start attempt
-        self.ran_since = 0.0
+        # sandbox time the last run ended, while a restart is due; None otherwise
+        self.exited_at: float | None = None
+        self._last_terminated: Obj | None = None
+        self._in_backoff = False
+        meta = worker.pod["metadata"]
+        # the kubelet's stable key: the same pod and container share one back-off
+        self.backoff_key = f"{meta['name']}_{meta['namespace']}_{meta['uid']}_{self.name}"
         self.probes: dict[str, ProbeState] = {}
         self._env: dict[str, str] = {}
         self._log_threads: list[threading.Thread] = []
@@ -147,7 +158,6 @@ class ContainerRun:
         if "containerID" not in status:
             return
         self.restart_count = int(status.get("restartCount", 0)) + 1
-        self.restart_count_at_reset = self.restart_count
         ended = format_time()
         self.last_state = {
             "terminated": {
@@ -163,7 +173,7 @@ class ContainerRun:
         if self.done or self.worker.stopping.is_set():
             return
         if self.process is None:
-            if now >= self.start_at:
+            if now >= self.start_at and not self._backing_off():
                 self._start(now)
             return
         code = self.process.poll()
@@ -171,6 +181,36 @@ class ContainerRun:
             self._probe(now)
         else:
             self._exited(code, now)
+
+    def _backing_off(self) -> bool:
+        """kuberuntime doBackOff: a restart waits out the window that began when the last run
+        ended; the first restart (no window yet) is at once, each later one doubles it."""
+        if self.exited_at is None:
+            return False
+        backoff = self.worker.kubelet.restart_backoff
+        if backoff.in_backoff_since(self.backoff_key, self.exited_at):
+            if not self._in_backoff:
+                self._in_backoff = True
+                pod = f"{self.worker.name}_{self.worker.namespace}({self.worker.uid})"
+                window = go_duration(backoff.get(self.backoff_key))
+                self.last_state = {"terminated": self._last_terminated}
+                self.state = {
+                    "waiting": {
+                        "reason": "CrashLoopBackOff",
+                        "message": f"back-off {window} restarting failed "
+                        f"container={self.name} pod={pod}",
+                    }
+                }
+                self.worker.event(
+                    "BackOff",
+                    f"Back-off restarting failed container {self.name} in pod {pod}",
+                    type="Warning",
+                    container=self.name,
+                )
+            return True
+        backoff.next(self.backoff_key, self.exited_at)
+        self._in_backoff = False
+        return False
 
     def _start(self, now: float) -> None:
         worker = self.worker
@@ -198,11 +238,16 @@ class ContainerRun:
             f'Container image "{image}" not run in the sandbox: using local console scripts',
             container=self.name,
         )
+        if self.exited_at is not None:
+            self.restart_count += 1
+            self.exited_at = None
+            self.last_state = {"terminated": self._last_terminated}
         log_file = paths.log_path(
             worker.state_dir, worker.namespace, worker.name, self.name, self.restart_count
         )
         log_file.parent.mkdir(parents=True, exist_ok=True)
         sink = log_file.open("a")
+        worker.event("Created", f"Created container: {self.name}", container=self.name)
         try:
             process = subprocess.Popen(
                 argv,
@@ -215,9 +260,9 @@ class ContainerRun:
             )
         except OSError as error:
             sink.close()
-            message = f'exec: "{argv[0]}": {error.strerror or error}'
+            message = _start_error(argv[0], error)
             worker.event("Failed", f"Error: {message}", type="Warning", container=self.name)
-            self._finished(128, "StartError", now, message=message, started_at=format_time())
+            self._finished(128, "StartError", now, message=message, started_at=NEVER_STARTED)
             return
         worker.kubelet.groups.add(process.pid)
         self.process, self._env, self._log_file = process, env, sink
@@ -231,7 +276,6 @@ class ContainerRun:
         for thread in self._log_threads:
             thread.start()
         self.state = {"running": {"startedAt": format_time()}}
-        self.ran_since = now
         self.ready = False
         self.started = "startupProbe" not in self.spec
         self.probes = {
@@ -239,7 +283,6 @@ class ContainerRun:
             for kind in ("startupProbe", "livenessProbe", "readinessProbe")
             if kind in self.spec and not self.init
         }
-        worker.event("Created", f"Created container: {self.name}", container=self.name)
         worker.event("Started", f"Started container {self.name}", container=self.name)
 
     def _ports(self) -> list[Obj]:
@@ -317,36 +360,15 @@ class ContainerRun:
             self.state = {"terminated": terminated}
             self.done = True
             return
-        self.last_state = {"terminated": terminated}
-        if now - self.ran_since > 2 * BACKOFF_MAX:
-            self.restart_count_at_reset = self.restart_count
-        delay = self._backoff()
-        self.restart_count += 1
-        self.start_at = now + self.worker.clock.real_seconds(delay)
-        if delay:
-            pod = f"{self.worker.name}_{self.worker.namespace}({self.worker.uid})"
-            self.state = {
-                "waiting": {
-                    "reason": "CrashLoopBackOff",
-                    "message": f"back-off {int(delay)}s restarting failed "
-                    f"container={self.name} pod={pod}",
-                }
-            }
-            self.worker.event(
-                "BackOff",
-                f"Back-off restarting failed container {self.name} in pod {pod}",
-                type="Warning",
-                container=self.name,
-            )
+        # shown until the next sync restarts it or backs off; a run that never started is
+        # RunContainerError (the kubelet's reason cache) over the StartError it left
+        self.exited_at = self.worker.kubelet.restart_backoff.now()
+        self._last_terminated = terminated
+        if reason == "StartError":
+            self.last_state = {"terminated": terminated}
+            self.state = {"waiting": {"reason": "RunContainerError", "message": message}}
         else:
             self.state = {"terminated": terminated}
-
-    def _backoff(self) -> float:
-        """The kubelet restarts at once the first time, then waits 10s, 20s, ... up to 5 min."""
-        crashes = self.restart_count - self.restart_count_at_reset
-        if crashes == 0:
-            return 0.0
-        return min(BACKOFF_START * 2 ** (crashes - 1), BACKOFF_MAX)
 
     def terminate(self, grace: float = MAX_GRACE_SECONDS) -> None:
         """SIGTERM the process group, wait up to ``grace`` seconds, then SIGKILL it."""
@@ -386,7 +408,21 @@ class ContainerRun:
 
     @property
     def never_ran(self) -> bool:
-        return self.container_id is None
+        return self.container_id is None and self._last_terminated is None
+
+
+def _start_error(program: str, error: OSError) -> str:
+    if isinstance(error, FileNotFoundError):
+        why = (
+            f"stat {program}: no such file or directory"
+            if "/" in program
+            else ("executable file not found in $PATH")
+        )
+    elif isinstance(error, PermissionError):
+        why = "permission denied"
+    else:
+        why = error.strerror or str(error)
+    return START_ERROR.format(program=program, why=why)
 
 
 def _signal_group(group: int, sig: signal.Signals) -> None:
@@ -725,6 +761,7 @@ class Kubelet:
         self.clock = clock
         self.events = events
         self.groups = ProcessGroups(state_dir)
+        self.restart_backoff = Backoff(clock)
         self._workers: dict[tuple[str, str], PodWorker] = {}
         self._lock = threading.Lock()
 
@@ -734,6 +771,7 @@ class Kubelet:
             worker = self._workers.get((namespace, name))
             if worker and (pod is None or worker.uid != pod["metadata"]["uid"]):
                 worker.stop(forget=True)
+                self.restart_backoff.forget(f"{name}_{namespace}_{worker.uid}_")
                 del self._workers[(namespace, name)]
                 worker = None
             if pod is None or worker is not None:
