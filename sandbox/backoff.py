@@ -65,6 +65,11 @@ class Backoff:
                 return False
             return event_time - entry.last_update < entry.backoff
 
+    def last_update(self, key: str) -> float:
+        with self._lock:
+            entry = self._entries.get(key)
+            return entry.last_update if entry else 0.0
+
     def remaining(self, key: str, since: float) -> float:
         """Sandbox seconds until the window that began at ``since`` ends (0 when over)."""
         with self._lock:

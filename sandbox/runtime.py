@@ -25,7 +25,7 @@ from typing import IO, Any
 
 import psutil
 
-from sandbox import paths, podspec, probes
+from sandbox import images, paths, podspec, probes
 from sandbox.backoff import Backoff, go_duration
 from sandbox.clock import Clock, format_time, format_time_nano
 from sandbox.events import EventRecorder
@@ -47,6 +47,7 @@ START_ERROR = (
 )
 NEVER_STARTED = "1970-01-01T00:00:00Z"  # containerd's startedAt of a container that never ran
 TICK = 0.1
+RESYNC = 10.0  # how soon the kubelet's pod worker retries a pod whose sync failed, in seconds
 
 
 class ProcessGroups:
@@ -147,6 +148,7 @@ class ContainerRun:
         # the kubelet's stable key: the same pod and container share one back-off
         self.backoff_key = f"{meta['name']}_{meta['namespace']}_{meta['uid']}_{self.name}"
         self.probes: dict[str, ProbeState] = {}
+        self.image_ref = ""  # the image as the runtime names it, once it is on the node
         self._env: dict[str, str] = {}
         self._log_threads: list[threading.Thread] = []
         self._log_file: IO[str] | None = None
@@ -212,8 +214,46 @@ class ContainerRun:
         self._in_backoff = False
         return False
 
+    def _ensure_image(self, now: float) -> bool:
+        """images.EnsureImageExists, then the "Error: <reason>" kuberuntime adds on failure."""
+        worker, kubelet = self.worker, self.worker.kubelet
+        image = self.spec.get("image", "")
+        policy = self.spec.get("imagePullPolicy") or _default_pull_policy(image)
+        kubelet.refresh_node_images()
+        present = kubelet.images.has(image)
+        if policy == "Never" or (policy == "IfNotPresent" and present):
+            if present:
+                message = f'Container image "{image}" already present on machine'
+                worker.event("Pulled", message, container=self.name)
+                self.image_ref = images.normalize(image)
+                return True
+            message = f'Container image "{image}" is not present with pull policy of Never'
+            worker.event("ErrImageNeverPull", message, type="Warning", container=self.name)
+            return self._image_failed("ErrImageNeverPull", message, now, RESYNC)
+        backoff, key = kubelet.image_backoff, f"{worker.uid}_{image}"
+        if backoff.in_backoff_since_update(key, backoff.now()):
+            message = f'Back-off pulling image "{image}"'
+            worker.event("BackOff", message, container=self.name)
+            left = backoff.remaining(key, backoff.last_update(key))
+            return self._image_failed("ImagePullBackOff", message, now, min(RESYNC, left))
+        worker.event("Pulling", f'Pulling image "{image}"', container=self.name)
+        error = images.pull_error(image)
+        failed = f'Failed to pull image "{image}": {error}'
+        worker.event("Failed", failed, type="Warning", container=self.name)
+        backoff.next(key, backoff.now())
+        # the status update that follows a failed sync comes round at once, already backing off
+        return self._image_failed("ErrImagePull", error, now, 1.0)
+
+    def _image_failed(self, reason: str, message: str, now: float, retry: float) -> bool:
+        self.worker.event("Failed", f"Error: {reason}", type="Warning", container=self.name)
+        self.state = {"waiting": {"reason": reason, "message": message}}
+        self.start_at = now + self.worker.clock.real_seconds(max(retry, 1.0))
+        return False
+
     def _start(self, now: float) -> None:
         worker = self.worker
+        if not self._ensure_image(now):
+            return
         mounts = podspec.mounts(self.spec, worker.volumes)
         ports = {p["containerPort"]: worker.ports[p["containerPort"]] for p in self._ports()}
         try:
@@ -232,12 +272,6 @@ class ContainerRun:
         cwd = podspec.local_path(self.spec.get("workingDir") or "", mounts)
         if not cwd or not Path(cwd).is_dir():
             cwd = str(worker.tmpdir)
-        image = self.spec.get("image", "")
-        worker.event(
-            "Pulled",
-            f'Container image "{image}" not run in the sandbox: using local console scripts',
-            container=self.name,
-        )
         if self.exited_at is not None:
             self.restart_count += 1
             self.exited_at = None
@@ -398,8 +432,8 @@ class ContainerRun:
             "lastState": self.last_state,
             "ready": self.ready,
             "restartCount": self.restart_count,
-            "image": self.spec.get("image", ""),
-            "imageID": f"sandbox://{self.spec.get('image', '')}",
+            "image": self.image_ref or self.spec.get("image", ""),
+            "imageID": images.image_id(self.image_ref) if self.image_ref else "",
             "started": self.started,
         }
         if self.container_id:
@@ -722,6 +756,12 @@ def _bind(pod: Obj) -> None:
     pod["spec"]["nodeName"] = NODE_NAME
 
 
+def _default_pull_policy(image: str) -> str:
+    """The API server's default, for a pod stored without one."""
+    tagged = ":" in image.rsplit("/", 1)[-1] or "@" in image
+    return "IfNotPresent" if tagged and not image.endswith(":latest") else "Always"
+
+
 def _pre_stop_seconds(container: Obj) -> float:
     """How long a preStop hook would keep the container alive (sleep hooks only)."""
     hook = (container.get("lifecycle") or {}).get("preStop") or {}
@@ -762,6 +802,9 @@ class Kubelet:
         self.events = events
         self.groups = ProcessGroups(state_dir)
         self.restart_backoff = Backoff(clock)
+        self.image_backoff = Backoff(clock)
+        self.images = images.ImageStore(state_dir)
+        self._node_images: list[str] | None = None
         self._workers: dict[tuple[str, str], PodWorker] = {}
         self._lock = threading.Lock()
 
@@ -781,6 +824,19 @@ class Kubelet:
             worker = PodWorker(self, pod)
             self._workers[(namespace, name)] = worker
         worker.start()
+
+    def refresh_node_images(self) -> None:
+        """Keep node status.images in step with the image store (a load while running)."""
+        names = self.images.names()
+        if names == self._node_images:
+            return
+        self._node_images = names
+
+        def update(node: Obj) -> None:
+            node.setdefault("status", {})["images"] = [{"names": [name]} for name in names]
+
+        with contextlib.suppress(ApiError):
+            self.store.mutate("nodes", None, NODE_NAME, update, subresource="status")
 
     def stop(self) -> None:
         """End every pod's processes and wait for it."""

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.images import pinned_images
 from sandbox.testing import SandboxProcess
 from tests.sandbox.inprocess import (
     NAMESPACE,
@@ -21,6 +22,7 @@ from tests.sandbox.inprocess import (
 
 pytestmark = pytest.mark.slow
 
+DEV = next(image for image in pinned_images() if image.endswith("-dev"))
 SPEED = 10  # sandbox seconds per real second
 NOT_FOUND = (
     "failed to create containerd task: failed to create shim task: OCI runtime create failed: "
@@ -118,7 +120,7 @@ def test_a_crashing_container_restarts_at_once_then_backs_off(tmp_path: Path) ->
 def test_kubectl_shows_the_crash_loop(sandbox: SandboxProcess) -> None:
     sandbox.kubectl("create", "namespace", "loop")
     sandbox.kubectl(
-        "run", "nocmd", "-n", "loop", "--image=lab:1", "--command", "--", "no-such-command"
+        "run", "nocmd", "-n", "loop", f"--image={DEV}", "--command", "--", "no-such-command"
     )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
