@@ -38,8 +38,8 @@ Obj = dict[str, Any]
 
 NODE_NAME = "sandbox"
 PORTS_ANNOTATION = "sandbox.iris.dev/ports"
-MAX_GRACE_SECONDS = 3.0  # terminationGracePeriodSeconds, capped so deletes stay quick
-MAX_PRESTOP_SECONDS = 2.0
+SHUTDOWN_GRACE_SECONDS = 3.0  # what each pod gets when the sandbox itself stops
+MIN_GRACE_SECONDS = 2.0  # kuberuntime minimumGracePeriodInSeconds, also after preStop
 # containerd's words (through runc) for a command it cannot exec; its exit code is 128
 START_ERROR = (
     "failed to create containerd task: failed to create shim task: OCI runtime create failed: "
@@ -404,7 +404,7 @@ class ContainerRun:
         else:
             self.state = {"terminated": terminated}
 
-    def terminate(self, grace: float = MAX_GRACE_SECONDS) -> None:
+    def terminate(self, grace: float = MIN_GRACE_SECONDS) -> None:
         """SIGTERM the process group, wait up to ``grace`` seconds, then SIGKILL it."""
         process = self.process
         if process is None:
@@ -415,6 +415,31 @@ class ContainerRun:
         _signal_group(process.pid, signal.SIGKILL)
         process.wait()
         self.worker.kubelet.groups.discard(process.pid)
+
+    def run_pre_stop(self, timeout: float) -> None:
+        """The preStop hook, run here as the kubelet would in the container: sleep, exec or
+        httpGet, given at most ``timeout`` seconds; a failure is a FailedPreStopHook event."""
+        hook = (self.spec.get("lifecycle") or {}).get("preStop") or {}
+        if "sleep" in hook:
+            time.sleep(min(float(hook["sleep"].get("seconds", 0)), timeout))
+            return
+        if not ("exec" in hook or "httpGet" in hook or "tcpSocket" in hook):
+            return
+        named = {p["name"]: p["containerPort"] for p in self._ports() if p.get("name")}
+        action = {**hook, "timeoutSeconds": timeout}
+        ok, message = probes.run(
+            action, self.worker.ports, named, self._env, str(self.worker.tmpdir)
+        )
+        if not ok:
+            kind = "Exec" if "exec" in hook else "HTTP"
+            self.worker.event(
+                "FailedPreStopHook",
+                f'{kind} lifecycle hook for Container "{self.name}" in Pod '
+                f'"{self.worker.name}_{self.worker.namespace}({self.worker.uid})" failed - '
+                f"error: {message}",
+                type="Warning",
+                container=self.name,
+            )
 
     def _close_logs(self) -> None:
         for thread in self._log_threads:
@@ -479,6 +504,8 @@ class PodWorker:
         self.uid: str = meta["uid"]
         self.stopping = threading.Event()
         self.forget = False
+        self.grace: float | None = None  # set when the pod is deleted: its grace period
+        self.deleted = False  # the API object is being deleted: remove it once stopped
         self.volumes: dict[str, Path] = {}
         self.ports: dict[int, int] = {}
         self.scratch = paths.pod_dir(self.state_dir, self.namespace, self.name, self.uid)
@@ -499,12 +526,15 @@ class PodWorker:
     def start(self) -> None:
         self.thread.start()
 
-    def stop(self, *, forget: bool = False) -> None:
+    def stop(self, *, forget: bool = False, grace: float | None = None) -> None:
         """Ask the worker to end the pod's processes (it does so in its own thread).
 
         ``forget``: the pod was deleted, so its emptyDir and other scratch dirs go too.
+        ``grace``: the deletion's grace period (else the sandbox is stopping: a short one).
         """
-        self.forget = forget
+        self.forget = self.forget or forget
+        if grace is not None:
+            self.grace = grace if self.grace is None else min(self.grace, grace)
         self.stopping.set()
         if forget and not self.thread.is_alive():
             self._remove_scratch()
@@ -539,8 +569,20 @@ class PodWorker:
             log.exception("pod %s/%s", self.namespace, self.name)
         finally:
             self._shut_down()
+            if self.deleted:
+                self._finish_deletion()
             if self.forget:
                 self._remove_scratch()
+
+    def _finish_deletion(self) -> None:
+        """Every container has stopped: the kubelet deletes the pod for good (grace 0)."""
+        try:
+            current = self.store.get("pods", self.namespace, self.name)
+        except ApiError:
+            return
+        if current["metadata"].get("uid") == self.uid:
+            with contextlib.suppress(ApiError):
+                self.store.delete("pods", self.namespace, self.name)
 
     def _wait(self, seconds: float) -> bool:
         """Sleep unless asked to stop; True when stopping."""
@@ -642,22 +684,29 @@ class PodWorker:
             self._wait(TICK)
 
     def _shut_down(self) -> None:
-        """End every process of the pod: preStop, SIGTERM, grace period, SIGKILL."""
+        """End every process of the pod: preStop, SIGTERM, the rest of the grace period, SIGKILL.
+
+        As kuberuntime killContainer: the preStop hook gets up to the whole grace period,
+        SIGTERM what is left of it, and never less than two seconds.
+        """
         running = [c for c in self.init_containers + self.containers if c.process is not None]
         if not running:
             return
-        grace = min(
-            float(self.pod["spec"].get("terminationGracePeriodSeconds", 30)), MAX_GRACE_SECONDS
-        )
+        if self.grace is None:
+            spec_grace = float(self.pod["spec"].get("terminationGracePeriodSeconds", 30))
+            grace = min(spec_grace, SHUTDOWN_GRACE_SECONDS)
+        else:
+            grace = self.grace
+        grace = max(grace, MIN_GRACE_SECONDS)
+        deadline = time.monotonic() + grace
         for container in running:
             self.event("Killing", f"Stopping container {container.name}", container=container.name)
-        pre_stop = max((_pre_stop_seconds(c.spec) for c in running), default=0.0)
-        if pre_stop:
-            time.sleep(min(pre_stop, MAX_PRESTOP_SECONDS, grace))
-        threads = [
-            threading.Thread(target=container.terminate, args=(grace,), daemon=True)
-            for container in running
-        ]
+
+        def stop(container: ContainerRun) -> None:
+            container.run_pre_stop(grace)
+            container.terminate(max(deadline - time.monotonic(), MIN_GRACE_SECONDS))
+
+        threads = [threading.Thread(target=stop, args=(c,), daemon=True) for c in running]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -762,20 +811,6 @@ def _default_pull_policy(image: str) -> str:
     return "IfNotPresent" if tagged and not image.endswith(":latest") else "Always"
 
 
-def _pre_stop_seconds(container: Obj) -> float:
-    """How long a preStop hook would keep the container alive (sleep hooks only)."""
-    hook = (container.get("lifecycle") or {}).get("preStop") or {}
-    if "sleep" in hook:
-        return float(hook["sleep"].get("seconds", 0))
-    words = " ".join((hook.get("exec") or {}).get("command") or []).split()
-    if "sleep" in words and words.index("sleep") + 1 < len(words):
-        try:
-            return float(words[words.index("sleep") + 1])
-        except ValueError:
-            return 0.0
-    return 0.0
-
-
 def _qos_class(pod: Obj) -> str:
     containers = pod["spec"].get("containers") or []
     resources = [c.get("resources") or {} for c in containers]
@@ -813,11 +848,23 @@ class Kubelet:
         with self._lock:
             worker = self._workers.get((namespace, name))
             if worker and (pod is None or worker.uid != pod["metadata"]["uid"]):
-                worker.stop(forget=True)
+                # gone from the API (forced, or its namespace went): kill it now
+                worker.stop(forget=True, grace=MIN_GRACE_SECONDS)
                 self.restart_backoff.forget(f"{name}_{namespace}_{worker.uid}_")
                 del self._workers[(namespace, name)]
                 worker = None
+            deleting = pod is not None and bool(pod["metadata"].get("deletionTimestamp"))
+            if pod is not None and deleting and worker is not None:
+                grace = float(pod["metadata"].get("deletionGracePeriodSeconds") or 0)
+                worker.deleted = True
+                worker.stop(grace=grace)
+                return
             if pod is None or worker is not None:
+                return
+            if deleting:
+                # nothing of it runs here (any more): only the final delete is left
+                with contextlib.suppress(ApiError):
+                    self.store.delete("pods", namespace, name)
                 return
             if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
                 return
@@ -846,5 +893,5 @@ class Kubelet:
         for worker in workers:
             worker.stop()
         for worker in workers:
-            worker.thread.join(timeout=MAX_GRACE_SECONDS + MAX_PRESTOP_SECONDS + 5)
+            worker.thread.join(timeout=SHUTDOWN_GRACE_SECONDS + 5)
         self.groups.kill_all()
