@@ -276,11 +276,6 @@ class ContainerRun:
             self.restart_count += 1
             self.exited_at = None
             self.last_state = {"terminated": self._last_terminated}
-        log_file = paths.log_path(
-            worker.state_dir, worker.namespace, worker.name, self.name, self.restart_count
-        )
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        sink = log_file.open("a")
         worker.event("Created", f"Created container: {self.name}", container=self.name)
         try:
             process = subprocess.Popen(
@@ -293,14 +288,24 @@ class ContainerRun:
                 start_new_session=True,
             )
         except OSError as error:
-            sink.close()
             message = _start_error(argv[0], error)
             worker.event("Failed", f"Error: {message}", type="Warning", container=self.name)
             self._finished(128, "StartError", now, message=message, started_at=NEVER_STARTED)
             return
         worker.kubelet.groups.add(process.pid)
-        self.process, self._env, self._log_file = process, env, sink
         self.container_id = f"sandbox://{process.pid}"
+        # the output waits in the pipes until the pumps below copy it here
+        log_file = paths.log_path(
+            worker.state_dir,
+            worker.namespace,
+            worker.name,
+            worker.uid,
+            self.name,
+            self.container_id,
+        )
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        sink = log_file.open("a")
+        self.process, self._env, self._log_file = process, env, sink
         lock = threading.Lock()
         assert process.stdout is not None and process.stderr is not None
         self._log_threads = [
@@ -541,6 +546,8 @@ class PodWorker:
 
     def _remove_scratch(self) -> None:
         shutil.rmtree(self.scratch, ignore_errors=True)
+        logs = paths.pod_logs_dir(self.state_dir, self.namespace, self.name, self.uid)
+        shutil.rmtree(logs, ignore_errors=True)
 
     def event(
         self, reason: str, message: str, *, type: str = "Normal", container: str = ""
@@ -571,6 +578,7 @@ class PodWorker:
             self._shut_down()
             if self.deleted:
                 self._finish_deletion()
+                self.forget = True
             if self.forget:
                 self._remove_scratch()
 
