@@ -1,10 +1,11 @@
 """The sandbox's kubelet: runs each pod's containers as local process groups.
 
 A ``PodWorker`` thread per pod schedules it (PVCs must exist), sets up its volumes, gives every
-containerPort a free local port, starts the containers, reads their output into the pod log,
-runs their probes, restarts them as restartPolicy says (with the kubelet's back-off) and
-reports all of it in the pod's status. Deleting the pod ends its processes: SIGTERM to each
-process group, a short grace period, then SIGKILL.
+containerPort a free local port, checks each image is on the node (sandbox.images), starts the
+containers, reads their output into per-instance logs, runs their probes, restarts them as
+restartPolicy says (with the kubelet's back-off) and reports all of it in the pod's status.
+A graceful delete runs preStop, SIGTERMs each process group, waits out the grace period,
+SIGKILLs, then removes the pod object; a pod gone from the API is killed at once.
 """
 
 from __future__ import annotations
