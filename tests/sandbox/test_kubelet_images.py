@@ -183,3 +183,30 @@ def test_the_image_back_off_doubles(tmp_path: Path) -> None:
         assert pulling["count"] == 3
         state = container_status(cluster.get("pods", "pull"))["state"]
         assert state["waiting"]["reason"] == "ImagePullBackOff"
+
+
+def test_set_image_on_the_api_keeps_the_old_pods_serving(tmp_path: Path) -> None:
+    overlay = Path(__file__).resolve().parents[2] / "overlays" / "minikube"
+    with start_sandbox(tmp_path / "stack") as stack:
+        stack.kubectl("apply", "--server-side", "-k", str(overlay))
+        stack.kubectl(
+            "wait", "--for=condition=complete", "job/iris-train-job", "--timeout=120s", timeout=130
+        )
+        stack.kubectl("rollout", "status", "deployment/iris-api", "--timeout=120s", timeout=130)
+        stack.kubectl("set", "image", "deploy/iris-api", "iris-api=iris-ml:other")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            rows = stack.kubectl(
+                "get", "pods", "-l", "app.kubernetes.io/component=api", "--no-headers"
+            ).stdout
+            statuses = sorted(line.split()[2] for line in rows.splitlines())
+            if "ImagePullBackOff" in statuses:
+                break
+            time.sleep(0.2)
+        # maxUnavailable 0, maxSurge 1: one new pod stuck pulling, both old ones still there
+        assert statuses == ["ImagePullBackOff", "Running", "Running"]
+        endpoints = stack.kubectl("get", "endpoints", "iris-api-svc", "-o", "json").stdout
+        ready = [
+            a for s in json.loads(endpoints).get("subsets") or [] for a in s.get("addresses") or []
+        ]
+        assert len(ready) == 2
