@@ -1,4 +1,8 @@
-"""iris-sandbox: serve a simulated Kubernetes API on 127.0.0.1 and run pods as local processes."""
+"""iris-sandbox: serve a simulated Kubernetes API on 127.0.0.1 and run pods as local processes.
+
+``iris-sandbox image load NAME`` / ``iris-sandbox image ls`` manage the node's images, as
+``minikube image load`` / ``minikube image ls`` do.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from pathlib import Path
 import uvicorn
 import yaml
 
+from sandbox import images
 from sandbox.api.bootstrap import bootstrap
 from sandbox.clock import Clock
 from sandbox.controllers import start_controllers
@@ -134,7 +139,38 @@ def lock_state(state: Path) -> int | None:
     return descriptor
 
 
+def image_main(argv: list[str]) -> int:
+    """The ``image`` command: what is on the node, and putting more there."""
+    parser = argparse.ArgumentParser(
+        prog="iris-sandbox image", description="The images present on the sandbox's node."
+    )
+    state = argparse.ArgumentParser(add_help=False)
+    state.add_argument(
+        "--state", type=Path, default=Path(".sandbox"), help="the sandbox's state folder"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    load = commands.add_parser(
+        "load", parents=[state], help="put images on the node (minikube image load)"
+    )
+    load.add_argument("image", nargs="+", help="NAME[:TAG]")
+    commands.add_parser(
+        "ls", parents=[state], help="list the images on the node (minikube image ls)"
+    )
+    args = parser.parse_args(argv)
+    store = images.ImageStore(args.state.resolve())
+    if args.command == "load":
+        for image in args.image:
+            store.load(image)
+    else:
+        for name in store.names():
+            print(name)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["image"]:
+        return image_main(argv[1:])
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     state = args.state.resolve()
@@ -167,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.exit_with_parent:
         stop_when_orphaned()
     store = Store(state)
-    bootstrap(store)
+    bootstrap(store, state)
     store.flush()
     controllers = start_controllers(
         store, state, clock=Clock(args.clock_speed), run_pods=not args.no_pods

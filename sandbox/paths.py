@@ -5,12 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def log_path(state_dir: Path, namespace: str, pod: str, container: str, restart: int) -> Path:
-    """The log of one run of a container; "previous" is the run numbered ``restart - 1``.
+def pod_logs_dir(state_dir: Path, namespace: str, pod: str, uid: str) -> Path:
+    """The logs of one pod (by uid: a re-created name starts empty); removed with the pod."""
+    return state_dir / "logs" / namespace / f"{pod}_{uid}"
+
+
+def log_path(
+    state_dir: Path, namespace: str, pod: str, uid: str, container: str, container_id: str
+) -> Path:
+    """The log of one container instance, named by its containerID (``sandbox://<pid>``).
 
     Each line is stored as ``<RFC3339Nano UTC timestamp> <text>``.
     """
-    return state_dir / "logs" / namespace / pod / container / f"{restart}.log"
+    instance = container_id.rsplit("://", 1)[-1]
+    return pod_logs_dir(state_dir, namespace, pod, uid) / container / f"{instance}.log"
 
 
 def volume_dir(state_dir: Path, namespace: str, claim: str) -> Path:

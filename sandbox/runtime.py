@@ -1,10 +1,11 @@
 """The sandbox's kubelet: runs each pod's containers as local process groups.
 
 A ``PodWorker`` thread per pod schedules it (PVCs must exist), sets up its volumes, gives every
-containerPort a free local port, starts the containers, reads their output into the pod log,
-runs their probes, restarts them as restartPolicy says (with the kubelet's back-off) and
-reports all of it in the pod's status. Deleting the pod ends its processes: SIGTERM to each
-process group, a short grace period, then SIGKILL.
+containerPort a free local port, checks each image is on the node (sandbox.images), starts the
+containers, reads their output into per-instance logs, runs their probes, restarts them as
+restartPolicy says (with the kubelet's back-off) and reports all of it in the pod's status.
+A graceful delete runs preStop, SIGTERMs each process group, waits out the grace period,
+SIGKILLs, then removes the pod object; a pod gone from the API is killed at once.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from typing import IO, Any
 
 import psutil
 
-from sandbox import paths, podspec, probes
+from sandbox import images, paths, podspec, probes
+from sandbox.backoff import Backoff, go_duration
 from sandbox.clock import Clock, format_time, format_time_nano
 from sandbox.events import EventRecorder
 from sandbox.probes import ProbeState
@@ -37,10 +39,16 @@ Obj = dict[str, Any]
 
 NODE_NAME = "sandbox"
 PORTS_ANNOTATION = "sandbox.iris.dev/ports"
-MAX_GRACE_SECONDS = 3.0  # terminationGracePeriodSeconds, capped so deletes stay quick
-MAX_PRESTOP_SECONDS = 2.0
-BACKOFF_START, BACKOFF_MAX = 10.0, 300.0  # kubelet restart back-off, in sandbox seconds
+SHUTDOWN_GRACE_SECONDS = 3.0  # what each pod gets when the sandbox itself stops
+MIN_GRACE_SECONDS = 2.0  # kuberuntime minimumGracePeriodInSeconds, also after preStop
+# containerd's words (through runc) for a command it cannot exec; its exit code is 128
+START_ERROR = (
+    "failed to create containerd task: failed to create shim task: OCI runtime create failed: "
+    'runc create failed: unable to start container process: exec: "{program}": {why}: unknown'
+)
+NEVER_STARTED = "1970-01-01T00:00:00Z"  # containerd's startedAt of a container that never ran
 TICK = 0.1
+RESYNC = 10.0  # how soon the kubelet's pod worker retries a pod whose sync failed, in seconds
 
 
 class ProcessGroups:
@@ -125,7 +133,6 @@ class ContainerRun:
         self.name: str = spec["name"]
         self.init = init
         self.restart_count = 0
-        self.restart_count_at_reset = 0  # a container that ran long enough starts afresh
         self.state: Obj = {"waiting": {"reason": "ContainerCreating"}}
         self.last_state: Obj = {}
         self.ready = False
@@ -134,8 +141,15 @@ class ContainerRun:
         self.process: subprocess.Popen[bytes] | None = None
         self.container_id: str | None = None
         self.start_at = 0.0  # monotonic time of the next start attempt
-        self.ran_since = 0.0
+        # sandbox time the last run ended, while a restart is due; None otherwise
+        self.exited_at: float | None = None
+        self._last_terminated: Obj | None = None
+        self._in_backoff = False
+        meta = worker.pod["metadata"]
+        # the kubelet's stable key: the same pod and container share one back-off
+        self.backoff_key = f"{meta['name']}_{meta['namespace']}_{meta['uid']}_{self.name}"
         self.probes: dict[str, ProbeState] = {}
+        self.image_ref = ""  # the image as the runtime names it, once it is on the node
         self._env: dict[str, str] = {}
         self._log_threads: list[threading.Thread] = []
         self._log_file: IO[str] | None = None
@@ -147,7 +161,6 @@ class ContainerRun:
         if "containerID" not in status:
             return
         self.restart_count = int(status.get("restartCount", 0)) + 1
-        self.restart_count_at_reset = self.restart_count
         ended = format_time()
         self.last_state = {
             "terminated": {
@@ -163,7 +176,7 @@ class ContainerRun:
         if self.done or self.worker.stopping.is_set():
             return
         if self.process is None:
-            if now >= self.start_at:
+            if now >= self.start_at and not self._backing_off():
                 self._start(now)
             return
         code = self.process.poll()
@@ -172,8 +185,76 @@ class ContainerRun:
         else:
             self._exited(code, now)
 
+    def _backing_off(self) -> bool:
+        """kuberuntime doBackOff: a restart waits out the window that began when the last run
+        ended; the first restart (no window yet) is at once, each later one doubles it."""
+        if self.exited_at is None:
+            return False
+        backoff = self.worker.kubelet.restart_backoff
+        if backoff.in_backoff_since(self.backoff_key, self.exited_at):
+            if not self._in_backoff:
+                self._in_backoff = True
+                pod = f"{self.worker.name}_{self.worker.namespace}({self.worker.uid})"
+                window = go_duration(backoff.get(self.backoff_key))
+                self.last_state = {"terminated": self._last_terminated}
+                self.state = {
+                    "waiting": {
+                        "reason": "CrashLoopBackOff",
+                        "message": f"back-off {window} restarting failed "
+                        f"container={self.name} pod={pod}",
+                    }
+                }
+                self.worker.event(
+                    "BackOff",
+                    f"Back-off restarting failed container {self.name} in pod {pod}",
+                    type="Warning",
+                    container=self.name,
+                )
+            return True
+        backoff.next(self.backoff_key, self.exited_at)
+        self._in_backoff = False
+        return False
+
+    def _ensure_image(self, now: float) -> bool:
+        """images.EnsureImageExists, then the "Error: <reason>" kuberuntime adds on failure."""
+        worker, kubelet = self.worker, self.worker.kubelet
+        image = self.spec.get("image", "")
+        policy = self.spec.get("imagePullPolicy") or _default_pull_policy(image)
+        kubelet.refresh_node_images()
+        present = kubelet.images.has(image)
+        if policy == "Never" or (policy == "IfNotPresent" and present):
+            if present:
+                message = f'Container image "{image}" already present on machine'
+                worker.event("Pulled", message, container=self.name)
+                self.image_ref = images.normalize(image)
+                return True
+            message = f'Container image "{image}" is not present with pull policy of Never'
+            worker.event("ErrImageNeverPull", message, type="Warning", container=self.name)
+            return self._image_failed("ErrImageNeverPull", message, now, RESYNC)
+        backoff, key = kubelet.image_backoff, f"{worker.uid}_{image}"
+        if backoff.in_backoff_since_update(key, backoff.now()):
+            message = f'Back-off pulling image "{image}"'
+            worker.event("BackOff", message, container=self.name)
+            left = backoff.remaining(key, backoff.last_update(key))
+            return self._image_failed("ImagePullBackOff", message, now, min(RESYNC, left))
+        worker.event("Pulling", f'Pulling image "{image}"', container=self.name)
+        error = images.pull_error(image)
+        failed = f'Failed to pull image "{image}": {error}'
+        worker.event("Failed", failed, type="Warning", container=self.name)
+        backoff.next(key, backoff.now())
+        # the status update that follows a failed sync comes round at once, already backing off
+        return self._image_failed("ErrImagePull", error, now, 1.0)
+
+    def _image_failed(self, reason: str, message: str, now: float, retry: float) -> bool:
+        self.worker.event("Failed", f"Error: {reason}", type="Warning", container=self.name)
+        self.state = {"waiting": {"reason": reason, "message": message}}
+        self.start_at = now + self.worker.clock.real_seconds(max(retry, 1.0))
+        return False
+
     def _start(self, now: float) -> None:
         worker = self.worker
+        if not self._ensure_image(now):
+            return
         mounts = podspec.mounts(self.spec, worker.volumes)
         ports = {p["containerPort"]: worker.ports[p["containerPort"]] for p in self._ports()}
         try:
@@ -192,17 +273,11 @@ class ContainerRun:
         cwd = podspec.local_path(self.spec.get("workingDir") or "", mounts)
         if not cwd or not Path(cwd).is_dir():
             cwd = str(worker.tmpdir)
-        image = self.spec.get("image", "")
-        worker.event(
-            "Pulled",
-            f'Container image "{image}" not run in the sandbox: using local console scripts',
-            container=self.name,
-        )
-        log_file = paths.log_path(
-            worker.state_dir, worker.namespace, worker.name, self.name, self.restart_count
-        )
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        sink = log_file.open("a")
+        if self.exited_at is not None:
+            self.restart_count += 1
+            self.exited_at = None
+            self.last_state = {"terminated": self._last_terminated}
+        worker.event("Created", f"Created container: {self.name}", container=self.name)
         try:
             process = subprocess.Popen(
                 argv,
@@ -214,14 +289,24 @@ class ContainerRun:
                 start_new_session=True,
             )
         except OSError as error:
-            sink.close()
-            message = f'exec: "{argv[0]}": {error.strerror or error}'
+            message = _start_error(argv[0], error)
             worker.event("Failed", f"Error: {message}", type="Warning", container=self.name)
-            self._finished(128, "StartError", now, message=message, started_at=format_time())
+            self._finished(128, "StartError", now, message=message, started_at=NEVER_STARTED)
             return
         worker.kubelet.groups.add(process.pid)
-        self.process, self._env, self._log_file = process, env, sink
         self.container_id = f"sandbox://{process.pid}"
+        # the output waits in the pipes until the pumps below copy it here
+        log_file = paths.log_path(
+            worker.state_dir,
+            worker.namespace,
+            worker.name,
+            worker.uid,
+            self.name,
+            self.container_id,
+        )
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        sink = log_file.open("a")
+        self.process, self._env, self._log_file = process, env, sink
         lock = threading.Lock()
         assert process.stdout is not None and process.stderr is not None
         self._log_threads = [
@@ -231,7 +316,6 @@ class ContainerRun:
         for thread in self._log_threads:
             thread.start()
         self.state = {"running": {"startedAt": format_time()}}
-        self.ran_since = now
         self.ready = False
         self.started = "startupProbe" not in self.spec
         self.probes = {
@@ -239,7 +323,6 @@ class ContainerRun:
             for kind in ("startupProbe", "livenessProbe", "readinessProbe")
             if kind in self.spec and not self.init
         }
-        worker.event("Created", f"Created container: {self.name}", container=self.name)
         worker.event("Started", f"Started container {self.name}", container=self.name)
 
     def _ports(self) -> list[Obj]:
@@ -317,38 +400,17 @@ class ContainerRun:
             self.state = {"terminated": terminated}
             self.done = True
             return
-        self.last_state = {"terminated": terminated}
-        if now - self.ran_since > 2 * BACKOFF_MAX:
-            self.restart_count_at_reset = self.restart_count
-        delay = self._backoff()
-        self.restart_count += 1
-        self.start_at = now + self.worker.clock.real_seconds(delay)
-        if delay:
-            pod = f"{self.worker.name}_{self.worker.namespace}({self.worker.uid})"
-            self.state = {
-                "waiting": {
-                    "reason": "CrashLoopBackOff",
-                    "message": f"back-off {int(delay)}s restarting failed "
-                    f"container={self.name} pod={pod}",
-                }
-            }
-            self.worker.event(
-                "BackOff",
-                f"Back-off restarting failed container {self.name} in pod {pod}",
-                type="Warning",
-                container=self.name,
-            )
+        # shown until the next sync restarts it or backs off; a run that never started is
+        # RunContainerError (the kubelet's reason cache) over the StartError it left
+        self.exited_at = self.worker.kubelet.restart_backoff.now()
+        self._last_terminated = terminated
+        if reason == "StartError":
+            self.last_state = {"terminated": terminated}
+            self.state = {"waiting": {"reason": "RunContainerError", "message": message}}
         else:
             self.state = {"terminated": terminated}
 
-    def _backoff(self) -> float:
-        """The kubelet restarts at once the first time, then waits 10s, 20s, ... up to 5 min."""
-        crashes = self.restart_count - self.restart_count_at_reset
-        if crashes == 0:
-            return 0.0
-        return min(BACKOFF_START * 2 ** (crashes - 1), BACKOFF_MAX)
-
-    def terminate(self, grace: float = MAX_GRACE_SECONDS) -> None:
+    def terminate(self, grace: float = MIN_GRACE_SECONDS) -> None:
         """SIGTERM the process group, wait up to ``grace`` seconds, then SIGKILL it."""
         process = self.process
         if process is None:
@@ -359,6 +421,31 @@ class ContainerRun:
         _signal_group(process.pid, signal.SIGKILL)
         process.wait()
         self.worker.kubelet.groups.discard(process.pid)
+
+    def run_pre_stop(self, timeout: float) -> None:
+        """The preStop hook, run here as the kubelet would in the container: sleep, exec or
+        httpGet, given at most ``timeout`` seconds; a failure is a FailedPreStopHook event."""
+        hook = (self.spec.get("lifecycle") or {}).get("preStop") or {}
+        if "sleep" in hook:
+            time.sleep(min(float(hook["sleep"].get("seconds", 0)), timeout))
+            return
+        if not ("exec" in hook or "httpGet" in hook or "tcpSocket" in hook):
+            return
+        named = {p["name"]: p["containerPort"] for p in self._ports() if p.get("name")}
+        action = {**hook, "timeoutSeconds": timeout}
+        ok, message = probes.run(
+            action, self.worker.ports, named, self._env, str(self.worker.tmpdir)
+        )
+        if not ok:
+            kind = "Exec" if "exec" in hook else "HTTP"
+            self.worker.event(
+                "FailedPreStopHook",
+                f'{kind} lifecycle hook for Container "{self.name}" in Pod '
+                f'"{self.worker.name}_{self.worker.namespace}({self.worker.uid})" failed - '
+                f"error: {message}",
+                type="Warning",
+                container=self.name,
+            )
 
     def _close_logs(self) -> None:
         for thread in self._log_threads:
@@ -376,8 +463,8 @@ class ContainerRun:
             "lastState": self.last_state,
             "ready": self.ready,
             "restartCount": self.restart_count,
-            "image": self.spec.get("image", ""),
-            "imageID": f"sandbox://{self.spec.get('image', '')}",
+            "image": self.image_ref or self.spec.get("image", ""),
+            "imageID": images.image_id(self.image_ref) if self.image_ref else "",
             "started": self.started,
         }
         if self.container_id:
@@ -386,7 +473,21 @@ class ContainerRun:
 
     @property
     def never_ran(self) -> bool:
-        return self.container_id is None
+        return self.container_id is None and self._last_terminated is None
+
+
+def _start_error(program: str, error: OSError) -> str:
+    if isinstance(error, FileNotFoundError):
+        why = (
+            f"stat {program}: no such file or directory"
+            if "/" in program
+            else ("executable file not found in $PATH")
+        )
+    elif isinstance(error, PermissionError):
+        why = "permission denied"
+    else:
+        why = error.strerror or str(error)
+    return START_ERROR.format(program=program, why=why)
 
 
 def _signal_group(group: int, sig: signal.Signals) -> None:
@@ -409,6 +510,8 @@ class PodWorker:
         self.uid: str = meta["uid"]
         self.stopping = threading.Event()
         self.forget = False
+        self.grace: float | None = None  # set when the pod is deleted: its grace period
+        self.deleted = False  # the API object is being deleted: remove it once stopped
         self.volumes: dict[str, Path] = {}
         self.ports: dict[int, int] = {}
         self.scratch = paths.pod_dir(self.state_dir, self.namespace, self.name, self.uid)
@@ -429,18 +532,23 @@ class PodWorker:
     def start(self) -> None:
         self.thread.start()
 
-    def stop(self, *, forget: bool = False) -> None:
+    def stop(self, *, forget: bool = False, grace: float | None = None) -> None:
         """Ask the worker to end the pod's processes (it does so in its own thread).
 
         ``forget``: the pod was deleted, so its emptyDir and other scratch dirs go too.
+        ``grace``: the deletion's grace period (else the sandbox is stopping: a short one).
         """
-        self.forget = forget
+        self.forget = self.forget or forget
+        if grace is not None:
+            self.grace = grace if self.grace is None else min(self.grace, grace)
         self.stopping.set()
         if forget and not self.thread.is_alive():
             self._remove_scratch()
 
     def _remove_scratch(self) -> None:
         shutil.rmtree(self.scratch, ignore_errors=True)
+        logs = paths.pod_logs_dir(self.state_dir, self.namespace, self.name, self.uid)
+        shutil.rmtree(logs, ignore_errors=True)
 
     def event(
         self, reason: str, message: str, *, type: str = "Normal", container: str = ""
@@ -469,8 +577,21 @@ class PodWorker:
             log.exception("pod %s/%s", self.namespace, self.name)
         finally:
             self._shut_down()
+            if self.deleted:
+                self._finish_deletion()
+                self.forget = True
             if self.forget:
                 self._remove_scratch()
+
+    def _finish_deletion(self) -> None:
+        """Every container has stopped: the kubelet deletes the pod for good (grace 0)."""
+        try:
+            current = self.store.get("pods", self.namespace, self.name)
+        except ApiError:
+            return
+        if current["metadata"].get("uid") == self.uid:
+            with contextlib.suppress(ApiError):
+                self.store.delete("pods", self.namespace, self.name)
 
     def _wait(self, seconds: float) -> bool:
         """Sleep unless asked to stop; True when stopping."""
@@ -572,22 +693,29 @@ class PodWorker:
             self._wait(TICK)
 
     def _shut_down(self) -> None:
-        """End every process of the pod: preStop, SIGTERM, grace period, SIGKILL."""
+        """End every process of the pod: preStop, SIGTERM, the rest of the grace period, SIGKILL.
+
+        As kuberuntime killContainer: the preStop hook gets up to the whole grace period,
+        SIGTERM what is left of it, and never less than two seconds.
+        """
         running = [c for c in self.init_containers + self.containers if c.process is not None]
         if not running:
             return
-        grace = min(
-            float(self.pod["spec"].get("terminationGracePeriodSeconds", 30)), MAX_GRACE_SECONDS
-        )
+        if self.grace is None:
+            spec_grace = float(self.pod["spec"].get("terminationGracePeriodSeconds", 30))
+            grace = min(spec_grace, SHUTDOWN_GRACE_SECONDS)
+        else:
+            grace = self.grace
+        grace = max(grace, MIN_GRACE_SECONDS)
+        deadline = time.monotonic() + grace
         for container in running:
             self.event("Killing", f"Stopping container {container.name}", container=container.name)
-        pre_stop = max((_pre_stop_seconds(c.spec) for c in running), default=0.0)
-        if pre_stop:
-            time.sleep(min(pre_stop, MAX_PRESTOP_SECONDS, grace))
-        threads = [
-            threading.Thread(target=container.terminate, args=(grace,), daemon=True)
-            for container in running
-        ]
+
+        def stop(container: ContainerRun) -> None:
+            container.run_pre_stop(grace)
+            container.terminate(max(deadline - time.monotonic(), MIN_GRACE_SECONDS))
+
+        threads = [threading.Thread(target=stop, args=(c,), daemon=True) for c in running]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -686,18 +814,10 @@ def _bind(pod: Obj) -> None:
     pod["spec"]["nodeName"] = NODE_NAME
 
 
-def _pre_stop_seconds(container: Obj) -> float:
-    """How long a preStop hook would keep the container alive (sleep hooks only)."""
-    hook = (container.get("lifecycle") or {}).get("preStop") or {}
-    if "sleep" in hook:
-        return float(hook["sleep"].get("seconds", 0))
-    words = " ".join((hook.get("exec") or {}).get("command") or []).split()
-    if "sleep" in words and words.index("sleep") + 1 < len(words):
-        try:
-            return float(words[words.index("sleep") + 1])
-        except ValueError:
-            return 0.0
-    return 0.0
+def _default_pull_policy(image: str) -> str:
+    """The API server's default, for a pod stored without one."""
+    tagged = ":" in image.rsplit("/", 1)[-1] or "@" in image
+    return "IfNotPresent" if tagged and not image.endswith(":latest") else "Always"
 
 
 def _qos_class(pod: Obj) -> str:
@@ -725,6 +845,10 @@ class Kubelet:
         self.clock = clock
         self.events = events
         self.groups = ProcessGroups(state_dir)
+        self.restart_backoff = Backoff(clock)
+        self.image_backoff = Backoff(clock)
+        self.images = images.ImageStore(state_dir)
+        self._node_images: list[str] | None = None
         self._workers: dict[tuple[str, str], PodWorker] = {}
         self._lock = threading.Lock()
 
@@ -733,16 +857,42 @@ class Kubelet:
         with self._lock:
             worker = self._workers.get((namespace, name))
             if worker and (pod is None or worker.uid != pod["metadata"]["uid"]):
-                worker.stop(forget=True)
+                # gone from the API (forced, or its namespace went): kill it now
+                worker.stop(forget=True, grace=MIN_GRACE_SECONDS)
+                self.restart_backoff.forget(f"{name}_{namespace}_{worker.uid}_")
                 del self._workers[(namespace, name)]
                 worker = None
+            deleting = pod is not None and bool(pod["metadata"].get("deletionTimestamp"))
+            if pod is not None and deleting and worker is not None:
+                grace = float(pod["metadata"].get("deletionGracePeriodSeconds") or 0)
+                worker.deleted = True
+                worker.stop(grace=grace)
+                return
             if pod is None or worker is not None:
+                return
+            if deleting:
+                # nothing of it runs here (any more): only the final delete is left
+                with contextlib.suppress(ApiError):
+                    self.store.delete("pods", namespace, name)
                 return
             if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
                 return
             worker = PodWorker(self, pod)
             self._workers[(namespace, name)] = worker
         worker.start()
+
+    def refresh_node_images(self) -> None:
+        """Keep node status.images in step with the image store (a load while running)."""
+        names = self.images.names()
+        if names == self._node_images:
+            return
+        self._node_images = names
+
+        def update(node: Obj) -> None:
+            node.setdefault("status", {})["images"] = [{"names": [name]} for name in names]
+
+        with contextlib.suppress(ApiError):
+            self.store.mutate("nodes", None, NODE_NAME, update, subresource="status")
 
     def stop(self) -> None:
         """End every pod's processes and wait for it."""
@@ -752,5 +902,5 @@ class Kubelet:
         for worker in workers:
             worker.stop()
         for worker in workers:
-            worker.thread.join(timeout=MAX_GRACE_SECONDS + MAX_PRESTOP_SECONDS + 5)
+            worker.thread.join(timeout=SHUTDOWN_GRACE_SECONDS + 5)
         self.groups.kill_all()

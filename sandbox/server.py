@@ -287,6 +287,11 @@ class ApiServer:
             if propagation is None and orphan is not None:
                 propagation = "Orphan" if str(orphan).lower() == "true" else "Background"
             dry_run = options.dry_run or "All" in (delete_options.get("dryRun") or [])
+            grace = params.get("gracePeriodSeconds", delete_options.get("gracePeriodSeconds"))
+            try:
+                grace_period = None if grace is None else int(grace)
+            except ValueError as error:
+                raise ApiError.bad_request(f"invalid gracePeriodSeconds: {grace}") from error
             if name is None:
                 return json_response(
                     self.objects.delete_collection(
@@ -296,9 +301,12 @@ class ApiServer:
                         params.get("fieldSelector"),
                         propagation,
                         dry_run,
+                        grace_period,
                     )
                 )
-            return json_response(self.objects.delete(resource, ns, name, propagation, dry_run))
+            return json_response(
+                self.objects.delete(resource, ns, name, propagation, dry_run, grace_period)
+            )
         raise ApiError(405, "MethodNotAllowed", f"{method} is not supported on this path")
 
     # ---------------------------------------------------------------- streams

@@ -92,6 +92,11 @@ class SandboxProcess:
             "wait", "-n", namespace, "--for=condition=ready", f"pod/{name}", "--timeout=60s"
         )
 
+    def load_image(self, *names: str) -> None:
+        """Put images on the sandbox's node, as ``minikube image load`` does."""
+        command = [sys.executable, "-m", "sandbox", "image", "load", *names]
+        subprocess.run([*command, "--state", str(self.state_dir)], check=True, capture_output=True)
+
     def kubectl(
         self, *args: str, check: bool = True, timeout: float = 60, input: str | None = None
     ) -> subprocess.CompletedProcess[str]:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import psutil
 
+from sandbox import images
 from sandbox.api import defaults
 from sandbox.api.objects import SYSTEM_NAMESPACES
 from sandbox.controllers.volumes import DEFAULT_STORAGE_CLASS, PROVISIONER
@@ -73,7 +75,7 @@ def default_storage_class() -> dict[str, Any]:
     }
 
 
-def bootstrap(store: Store) -> None:
+def bootstrap(store: Store, state_dir: Path | None = None) -> None:
     """Create the system namespaces and the node if a fresh (or older) state lacks them.
 
     Namespaces a previous run left Terminating stay so: the namespace controller finishes them.
@@ -119,5 +121,7 @@ def bootstrap(store: Store) -> None:
 
     def refresh(obj: dict[str, Any]) -> None:
         obj["status"] = _node_status()
+        if state_dir is not None:
+            obj["status"]["images"] = images.node_images(state_dir)
 
     store.mutate("nodes", None, NODE_NAME, refresh)

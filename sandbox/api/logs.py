@@ -1,8 +1,10 @@
 """pods/log: container logs from the files the runtime writes, optionally followed.
 
 Each stored line is ``<RFC3339Nano timestamp> <text>``; the timestamp is stripped unless the
-client asks for ``timestamps=true``.  A follow ends when the pod is deleted, the container
-restarts, or the container has terminated and everything it wrote has been sent.
+client asks for ``timestamps=true``.  Logs belong to one container instance (its containerID
+in the pod's status): a re-created pod starts empty, ``previous`` is the last terminated one.
+A follow ends when the pod is deleted, the container restarts, or the instance has stopped
+and everything it wrote has been sent.
 """
 
 from __future__ import annotations
@@ -39,12 +41,48 @@ class LogRequest:
 class LogTarget:
     path: Path
     container: str
-    restart: int
+    container_id: str
 
 
 def _container_status(pod: Obj, container: str) -> Obj:
-    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    status = pod.get("status") or {}
+    statuses = [
+        *(status.get("containerStatuses") or []),
+        *(status.get("initContainerStatuses") or []),
+    ]
     return next((s for s in statuses if s.get("name") == container), {})
+
+
+def _container_id(status: Obj, container: str, pod: str, previous: bool) -> str:
+    """Which instance's log, or the error, as the kubelet's validateContainerLogStatus."""
+    state, last = status.get("state") or {}, (status.get("lastState") or {}).get("terminated")
+    terminated = state.get("terminated")
+    last_id = (last or {}).get("containerID") or ""
+    if previous:
+        if not last_id:
+            raise ApiError.bad_request(
+                f'previous terminated container "{container}" in pod "{pod}" not found'
+            )
+        return str(last_id)
+    if "running" in state:
+        return str(status.get("containerID") or "")
+    if terminated is not None or last is not None:
+        found = (terminated or {}).get("containerID") or last_id
+        if not found:
+            raise ApiError.bad_request(f'container "{container}" in pod "{pod}" is terminated')
+        return str(found)
+    reason = (state.get("waiting") or {}).get("reason")
+    why = {
+        "ErrImagePull": "image can't be pulled",
+        "ImagePullBackOff": "trying and failing to pull image",
+    }.get(str(reason), str(reason))
+    if reason:
+        raise ApiError.bad_request(
+            f'container "{container}" in pod "{pod}" is waiting to start: {why}'
+        )
+    raise ApiError.bad_request(
+        f'container "{container}" in pod "{pod}" is waiting to start - no logs yet'
+    )
 
 
 def resolve(store: Store, state_dir: Path, request: LogRequest) -> LogTarget:
@@ -62,19 +100,15 @@ def resolve(store: Store, state_dir: Path, request: LogRequest) -> LogTarget:
         container = str(names[0])
     if container not in names:
         raise ApiError.bad_request(f"container {container} is not valid for pod {request.pod}")
-    restart = int(_container_status(pod, container).get("restartCount") or 0)
-    if request.previous:
-        restart -= 1
-        if restart < 0:
-            raise ApiError.bad_request(
-                f'previous terminated container "{container}" in pod "{request.pod}" not found'
-            )
-    path = log_path(state_dir, request.namespace, request.pod, container, restart)
+    status = _container_status(pod, container)
+    container_id = _container_id(status, container, request.pod, request.previous)
+    uid = pod["metadata"]["uid"]
+    path = log_path(state_dir, request.namespace, request.pod, uid, container, container_id)
     if not path.exists():
         raise ApiError.bad_request(
-            f'container "{container}" in pod "{request.pod}" is waiting to start: ContainerCreating'
+            f'container "{container}" in pod "{request.pod}" is waiting to start - no logs yet'
         )
-    return LogTarget(path, container, restart)
+    return LogTarget(path, container, container_id)
 
 
 def _render(line: str, request: LogRequest, since: datetime | None) -> str | None:
@@ -94,9 +128,11 @@ def _finished(store: Store, request: LogRequest, target: LogTarget) -> bool:
     except ApiError:
         return True
     status = _container_status(pod, target.container)
-    if int(status.get("restartCount") or 0) != target.restart:
+    if pod["metadata"].get("deletionTimestamp") and not status.get("state", {}).get("running"):
         return True
-    return "terminated" in (status.get("state") or {})
+    if status.get("containerID") != target.container_id:
+        return True  # restarted: a new instance writes another log
+    return "running" not in (status.get("state") or {})
 
 
 async def stream(store: Store, request: LogRequest, target: LogTarget) -> AsyncIterator[bytes]:

@@ -8,12 +8,14 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import yaml
 
 from sandbox import openapi
 from sandbox.api import defaults, ownership
+from sandbox.clock import format_time
 from sandbox.patch import (
     APPLY_PATCH,
     JSON_PATCH,
@@ -311,6 +313,7 @@ class ObjectApi:
         name: str,
         propagation: str | None,
         dry_run: bool,
+        grace_period: int | None = None,
     ) -> Obj:
         if resource.plural == "namespaces":
             return self._terminate_namespace(name, propagation, dry_run)
@@ -324,9 +327,39 @@ class ObjectApi:
                 meta.setdefault("deletionTimestamp", now_rfc3339())
                 meta["deletionGracePeriodSeconds"] = 0
             return obj
+        if resource.plural == "pods":
+            terminating = self._terminate_pod(namespace, name, grace_period)
+            if terminating is not None:
+                return terminating
         return self.store.delete(
             resource.plural, namespace, name, propagation, default_policy=default
         )
+
+    def _terminate_pod(self, namespace: str | None, name: str, grace: int | None) -> Obj | None:
+        """A graceful delete: a bound, unfinished pod is marked and kept for its kubelet to stop
+        (and then delete with grace 0); None when it goes at once.
+
+        As the pod strategy's CheckGracefulDelete: the grace period is the request's, else
+        the pod's terminationGracePeriodSeconds; an unbound or finished pod, or grace 0
+        (``--force``), is deleted now; a second delete may only shorten the grace period.
+        """
+        pod = self.store.get("pods", namespace, name)
+        spec, meta = pod.get("spec") or {}, pod["metadata"]
+        finished = (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+        if grace is None:
+            grace = int(spec.get("terminationGracePeriodSeconds", 30))
+        if not spec.get("nodeName") or finished or grace <= 0:
+            return None
+        current = meta.get("deletionGracePeriodSeconds")
+        if current is not None and grace >= current:
+            return pod
+
+        def mark(obj: Obj) -> None:
+            deadline = datetime.now(UTC) + timedelta(seconds=grace)
+            obj["metadata"]["deletionTimestamp"] = format_time(deadline)
+            obj["metadata"]["deletionGracePeriodSeconds"] = grace
+
+        return self.store.mutate("pods", namespace, name, mark)
 
     def _finalize(self, old: Obj, obj: Obj, options: WriteOptions) -> Obj:
         """PUT namespaces/<name>/finalize: the only write that changes spec.finalizers; the
@@ -376,6 +409,7 @@ class ObjectApi:
         field_selector: str | None,
         propagation: str | None,
         dry_run: bool,
+        grace_period: int | None = None,
     ) -> Obj:
         items, version = self.store.list(
             resource.plural,
@@ -388,7 +422,14 @@ class ObjectApi:
             meta = item["metadata"]
             try:
                 deleted.append(
-                    self.delete(resource, meta.get("namespace"), meta["name"], propagation, dry_run)
+                    self.delete(
+                        resource,
+                        meta.get("namespace"),
+                        meta["name"],
+                        propagation,
+                        dry_run,
+                        grace_period,
+                    )
                 )
             except ApiError as error:
                 if error.code != 404:

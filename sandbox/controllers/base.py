@@ -212,6 +212,11 @@ def is_pod_ready(pod: Obj) -> bool:
 
 
 def is_pod_active(pod: Obj) -> bool:
+    """controller.FilterActivePods: not finished and not being deleted (Terminating)."""
+    return is_pod_running_or_pending(pod) and not pod["metadata"].get("deletionTimestamp")
+
+
+def is_pod_running_or_pending(pod: Obj) -> bool:
     return (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
 
 

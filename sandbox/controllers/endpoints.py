@@ -10,6 +10,7 @@ from sandbox.controllers.base import (
     Obj,
     is_pod_active,
     is_pod_ready,
+    is_pod_running_or_pending,
     owner_reference,
     random_suffix,
 )
@@ -43,13 +44,16 @@ class EndpointsController(Controller):
         if not selector:
             return None  # endpoints of selector-less services are the user's to manage
         pods, _ = self.store.list("pods", namespace)
-        matching = [
+        # a Terminating pod leaves the Endpoints at once but stays in its slice, terminating
+        # (ShouldPodBeInEndpoints with includeTerminating false / true)
+        candidates = [
             pod
             for pod in pods
             if match_labels({"matchLabels": selector}, pod["metadata"].get("labels"))
-            and is_pod_active(pod)
+            and is_pod_running_or_pending(pod)
             and (pod.get("spec") or {}).get("nodeName")
         ]
+        matching = [pod for pod in candidates if is_pod_active(pod)]
         subsets = _subsets(service, matching)
         wanted: Obj = {
             "apiVersion": "v1",
@@ -69,7 +73,7 @@ class EndpointsController(Controller):
                 endpoints["subsets"] = subsets
 
             self.store.mutate("endpoints", namespace, name, replace)
-        self._sync_slices(service, matching)
+        self._sync_slices(service, candidates)
         return None
 
     def _sync_slices(self, service: Obj, pods: list[Obj]) -> None:
@@ -154,11 +158,15 @@ def _slice_groups(service: Obj, pods: list[Obj]) -> list[Obj]:
         if not ports:
             continue
         group = groups.setdefault(repr(ports), {"endpoints": [], "ports": ports})
-        ready = is_pod_ready(pod)
+        # endpointslice podToEndpoint: a terminating pod may still serve but is never ready
+        serving = is_pod_ready(pod)
+        terminating = bool(pod["metadata"].get("deletionTimestamp"))
+        publish = bool((service.get("spec") or {}).get("publishNotReadyAddresses"))
+        ready = publish or (serving and not terminating)
         group["endpoints"].append(
             {
                 "addresses": ["127.0.0.1"],
-                "conditions": {"ready": ready, "serving": ready, "terminating": False},
+                "conditions": {"ready": ready, "serving": serving, "terminating": terminating},
                 "nodeName": NODE_NAME,
                 "targetRef": _target_ref(pod),
             }

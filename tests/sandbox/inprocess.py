@@ -13,6 +13,7 @@ from sandbox.api import defaults
 from sandbox.api.bootstrap import default_storage_class
 from sandbox.clock import Clock
 from sandbox.controllers import Controllers, start_controllers
+from sandbox.images import ImageStore
 from sandbox.resources import BY_PLURAL
 from sandbox.store import ApiError, Store
 
@@ -61,6 +62,8 @@ class Cluster:
 @contextlib.contextmanager
 def running_cluster(state_dir: Path, clock_speed: float = 1.0) -> Iterator[Cluster]:
     store = Store(None)
+    # what python_container runs "is" lab:1: the test built it onto the node
+    ImageStore(state_dir).load("lab:1")
     controllers = start_controllers(store, state_dir, clock=Clock(clock_speed))
     try:
         namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}

@@ -321,7 +321,10 @@ http.server.HTTPServer((os.environ["HOST"], int(os.environ["PORT"])), Echo).serv
 """
 
 
-def test_service_proxy_forwards_to_a_ready_pod(api: client.ApiClient, namespace: str) -> None:
+def test_service_proxy_forwards_to_a_ready_pod(
+    api: client.ApiClient, shared_sandbox: SandboxProcess, namespace: str
+) -> None:
+    shared_sandbox.load_image("python:3.12")
     core = client.CoreV1Api(api)
     core.create_namespaced_pod(
         namespace,
@@ -331,7 +334,7 @@ def test_service_proxy_forwards_to_a_ready_pod(api: client.ApiClient, namespace:
                 "containers": [
                     {
                         "name": "echo",
-                        "image": "python",
+                        "image": "python:3.12",
                         "command": ["python", "-c", ECHO_SERVER],
                         "ports": [{"name": "http", "containerPort": 8080}],
                         "readinessProbe": {"tcpSocket": {"port": "http"}, "periodSeconds": 1},

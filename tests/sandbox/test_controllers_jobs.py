@@ -78,7 +78,9 @@ def test_indexed_job_runs_every_index(tmp_path: Path) -> None:
         for pod in cluster.pods(labels="job-name=shards"):
             index = pod["metadata"]["labels"]["batch.kubernetes.io/job-completion-index"]
             assert pod["metadata"]["name"].startswith(f"shards-{index}-")
-            log = paths.log_path(tmp_path, NAMESPACE, pod["metadata"]["name"], "work", 0)
+            (status,) = pod["status"]["containerStatuses"]
+            where = (tmp_path, NAMESPACE, pod["metadata"]["name"], pod["metadata"]["uid"], "work")
+            log = paths.log_path(*where, status["containerID"])
             printed.add(log.read_text().split(" ", 1)[1].strip())
         assert printed == {"index 0", "index 1", "index 2"}
 

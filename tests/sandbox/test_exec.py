@@ -40,6 +40,7 @@ spec:
 
 @pytest.fixture(scope="module")
 def shell(shared_sandbox: SandboxProcess) -> SandboxProcess:
+    shared_sandbox.load_image("lab:1")
     shared_sandbox.ready_pod(NS, POD, "shell")
     return shared_sandbox
 

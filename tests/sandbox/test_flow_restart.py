@@ -73,6 +73,7 @@ def _web_pod(sandbox: SandboxProcess) -> dict:
 
 
 def test_restarted_sandbox_resumes_pods(sandbox: SandboxProcess) -> None:
+    sandbox.load_image("web:1")
     sandbox.kubectl("-n", "default", "apply", "-f", "-", input=yaml.safe_dump_all(MANIFESTS))
     sandbox.kubectl("-n", "default", "rollout", "status", "deploy/web", "--timeout=60s", timeout=70)
     sandbox.kubectl(

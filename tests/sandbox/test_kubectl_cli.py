@@ -26,6 +26,7 @@ NS = "kt-app"
 @pytest.fixture(scope="module")
 def app(shared_sandbox: SandboxProcess) -> SandboxProcess:
     """The small test application, applied once with server-side apply."""
+    shared_sandbox.load_image("python:3.11")
     shared_sandbox.kubectl("apply", "--server-side", "-k", APP)
     return shared_sandbox
 

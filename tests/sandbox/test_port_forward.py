@@ -48,6 +48,7 @@ spec:
 
 @pytest.fixture(scope="module")
 def web(shared_sandbox: SandboxProcess) -> SandboxProcess:
+    shared_sandbox.load_image("lab:1")
     shared_sandbox.ready_pod(NS, POD, "web")
     return shared_sandbox
 

@@ -42,8 +42,15 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         yield running
 
 
-def _log(cluster: Cluster, pod_name: str, container: str, restart: int = 0) -> list[str]:
-    path = paths.log_path(cluster.state_dir, NAMESPACE, pod_name, container, restart)
+def _log(cluster: Cluster, pod_name: str, container: str) -> list[str]:
+    """The log of the container's current instance."""
+    obj = cluster.get("pods", pod_name) or {}
+    statuses = (obj.get("status") or {}).get("containerStatuses") or []
+    status = next((s for s in statuses if s["name"] == container), {})
+    if "containerID" not in status:
+        return []
+    where = (cluster.state_dir, NAMESPACE, pod_name, obj["metadata"]["uid"], container)
+    path = paths.log_path(*where, status["containerID"])
     return path.read_text().splitlines() if path.exists() else []
 
 

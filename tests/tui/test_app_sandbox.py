@@ -36,7 +36,7 @@ spec:
   template:
     spec:
       restartPolicy: Never
-      containers: [{name: main, image: iris-ml, command: [iris-train]}]
+      containers: [{name: main, image: "iris-ml:0.1.0-dev", command: [iris-train]}]
 """
 
 

@@ -47,7 +47,7 @@ def pod_manifest(name: str, script: str, restart: str = "Always") -> dict[str, A
         "metadata": {"name": name},
         "spec": {
             "restartPolicy": restart,
-            "containers": [{"name": "main", "image": "busybox", "command": ["sh", "-c", script]}],
+            "containers": [{"name": "main", "image": "busybox:1", "command": ["sh", "-c", script]}],
         },
     }
 
@@ -103,6 +103,7 @@ class Recorder:
 
 @pytest.fixture
 def conn(sandbox: SandboxProcess) -> Connection:
+    sandbox.load_image("busybox:1")
     connection = connect(None, NAMESPACE, str(sandbox.kubeconfig))
     call_json(
         client.CoreV1Api(connection.api_client).create_namespace, {"metadata": {"name": NAMESPACE}}
@@ -310,7 +311,7 @@ TRAIN_JOB = {
             "spec": {
                 "restartPolicy": "Never",
                 "containers": [
-                    {"name": "train", "image": "busybox", "command": ["sh", "-c", "echo trained"]}
+                    {"name": "train", "image": "busybox:1", "command": ["sh", "-c", "echo trained"]}
                 ],
             },
         },
@@ -331,7 +332,7 @@ BATCH_CRONJOB = {
                         "containers": [
                             {
                                 "name": "batch",
-                                "image": "busybox",
+                                "image": "busybox:1",
                                 "command": ["sh", "-c", "echo scored"],
                             }
                         ],
@@ -351,7 +352,7 @@ DEPLOYMENT = {
         "template": {
             "metadata": {"labels": {"app": "iris-api"}},
             "spec": {
-                "containers": [{"name": "api", "image": "busybox", "command": ["sleep", "60"]}]
+                "containers": [{"name": "api", "image": "busybox:1", "command": ["sleep", "60"]}]
             },
         },
     },

@@ -1,0 +1,186 @@
+"""Graceful deletion as kubectl sees it: Terminating, out of the Endpoints at once, preStop,
+SIGTERM, the grace period, SIGKILL, then gone; --force and finished pods go at once."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+import yaml
+
+from sandbox.testing import SandboxProcess, start_sandbox
+
+pytestmark = pytest.mark.slow
+
+NS = "bye"
+# Ready once it listens (PORT: the local port the sandbox gives containerPort 8080); on SIGTERM
+# it notes it, lingers LINGER seconds and exits (or, with LINGER=ignore, ignores it).
+SERVER = """
+import http.server, os, signal, sys, threading, time
+mark = os.environ["MARK"]
+def bye(*_):
+    open(mark, "a").write("SIGTERM\\n"); time.sleep(float(os.environ["LINGER"])); sys.exit(0)
+signal.signal(signal.SIGTERM, bye if os.environ["LINGER"] != "ignore" else signal.SIG_IGN)
+address = ("127.0.0.1", int(os.environ["PORT"]))
+server = http.server.HTTPServer(address, http.server.BaseHTTPRequestHandler)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+while True: time.sleep(1)
+"""
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
+    process = start_sandbox(tmp_path_factory.mktemp("termination"))
+    try:
+        process.kubectl("create", "namespace", NS)
+        yield process
+    finally:
+        process.stop()
+
+
+def _pod(name: str, mark: Path, linger: str, grace: int = 30) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": NS, "labels": {"app": name}},
+        "spec": {
+            "terminationGracePeriodSeconds": grace,
+            "containers": [
+                {
+                    "name": "main",
+                    "image": "iris-ml:0.1.0-dev",
+                    "command": [sys.executable, "-c", SERVER],
+                    "env": [
+                        {"name": "MARK", "value": str(mark)},
+                        {"name": "LINGER", "value": linger},
+                    ],
+                    "ports": [{"containerPort": 8080}],
+                    "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1},
+                    "lifecycle": {
+                        "preStop": {"exec": {"command": ["sh", "-c", f"echo preStop >> {mark}"]}}
+                    },
+                }
+            ],
+        },
+    }
+
+
+def _service(name: str) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {"selector": {"app": name}, "ports": [{"port": 80, "targetPort": 8080}]},
+    }
+
+
+def _start(node: SandboxProcess, *objects: dict) -> int:
+    node.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(objects))
+    name = objects[0]["metadata"]["name"]
+    node.kubectl("wait", "-n", NS, "--for=condition=ready", f"pod/{name}", "--timeout=30s")
+    pod = json.loads(node.kubectl("get", "pod", name, "-n", NS, "-o", "json").stdout)
+    return int(pod["status"]["containerStatuses"][0]["containerID"].removeprefix("sandbox://"))
+
+
+def _gone(node: SandboxProcess, name: str) -> bool:
+    got = node.kubectl("get", "pod", name, "-n", NS, "--no-headers", check=False)
+    return got.returncode != 0 and "NotFound" in got.stderr
+
+
+def _wait(check, what: str, timeout: float = 15) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_deleted_pod_terminates_gracefully(node: SandboxProcess, tmp_path: Path) -> None:
+    mark = tmp_path / "mark"
+    pid = _start(node, _pod("web", mark, linger="1.5"), _service("web"))
+    _wait(
+        lambda: (
+            node.kubectl("get", "endpoints", "web", "-n", NS, "--no-headers").stdout.split()[1]
+            != "<none>"
+        ),
+        "the endpoint",
+    )
+    started = time.monotonic()
+    node.kubectl("delete", "pod", "web", "-n", NS, "--wait=false")
+    row = node.kubectl("get", "pod", "web", "-n", NS, "--no-headers").stdout.split()
+    assert row[2] == "Terminating", row
+    meta = json.loads(node.kubectl("get", "pod", "web", "-n", NS, "-o", "json").stdout)["metadata"]
+    assert meta["deletionGracePeriodSeconds"] == 30 and meta["deletionTimestamp"]
+    _wait(
+        lambda: (
+            node.kubectl("get", "endpoints", "web", "-n", NS, "--no-headers").stdout.split()[1]
+            == "<none>"
+        ),
+        "the address to leave the Endpoints",
+        timeout=1.5,
+    )
+    slices = node.kubectl(
+        "get", "endpointslices", "-n", NS, "-l", "kubernetes.io/service-name=web", "-o", "json"
+    )
+    endpoints = [e for s in json.loads(slices.stdout)["items"] for e in s.get("endpoints") or []]
+    if endpoints:  # unless the pod has already gone
+        assert endpoints[0]["conditions"] == {"ready": False, "serving": True, "terminating": True}
+    _wait(lambda: _gone(node, "web"), "the pod to go")
+    assert time.monotonic() - started >= 1.4  # it lingered after SIGTERM, inside its grace
+    assert mark.read_text().splitlines() == ["preStop", "SIGTERM"]
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    events = node.kubectl("get", "events", "-n", NS, "-o", "json").stdout
+    assert "Stopping container main" in events
+
+
+def test_sigkill_after_the_grace_period(node: SandboxProcess, tmp_path: Path) -> None:
+    pid = _start(node, _pod("stubborn", tmp_path / "mark", linger="ignore", grace=3))
+    started = time.monotonic()
+    node.kubectl("delete", "pod", "stubborn", "-n", NS, "--wait=false")
+    time.sleep(2)
+    assert node.kubectl("get", "pod", "stubborn", "-n", NS, "--no-headers").stdout.split()[2] == (
+        "Terminating"
+    )
+    assert psutil.pid_exists(pid)
+    _wait(lambda: _gone(node, "stubborn"), "the pod to go")
+    assert 3 <= time.monotonic() - started < 8
+    _wait(lambda: not psutil.pid_exists(pid), "the SIGKILL", timeout=3)
+
+
+def test_force_delete_is_at_once_and_the_process_still_ends(
+    node: SandboxProcess, tmp_path: Path
+) -> None:
+    pid = _start(node, _pod("forced", tmp_path / "mark", linger="ignore", grace=600))
+    deleted = node.kubectl("delete", "pod", "forced", "-n", NS, "--grace-period=0", "--force")
+    assert 'pod "forced" force deleted' in deleted.stdout
+    assert _gone(node, "forced")
+    _wait(lambda: not psutil.pid_exists(pid), "the process to be killed", timeout=6)
+
+
+def test_a_finished_pod_goes_at_once(node: SandboxProcess) -> None:
+    node.kubectl(
+        "run",
+        "done",
+        "-n",
+        NS,
+        "--image=iris-ml:0.1.0-dev",
+        "--restart=Never",
+        "--command",
+        "--",
+        "true",
+    )
+    _wait(
+        lambda: (
+            node.kubectl("get", "pod", "done", "-n", NS, "--no-headers").stdout.split()[2]
+            == "Completed"
+        ),
+        "the pod to complete",
+    )
+    node.kubectl("delete", "pod", "done", "-n", NS, "--wait=false")
+    assert _gone(node, "done")
