@@ -5,9 +5,17 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from sandbox.testing import SandboxProcess
 
 SLEEPER = ["--", "python", "-c", "import time; time.sleep(300)"]
+
+
+@pytest.fixture(autouse=True)
+def lab_image(shared_sandbox: SandboxProcess) -> None:
+    """The image these pods name, put on the node as `minikube image load` would."""
+    shared_sandbox.load_image("lab:1")
 
 
 def _deployment(sandbox: SandboxProcess, ns: str, name: str, replicas: int = 2) -> None:
