@@ -21,6 +21,7 @@ from sandbox.controllers.pods import PodController
 from sandbox.controllers.replicasets import ReplicaSetController
 from sandbox.controllers.volumes import VolumeClaimController
 from sandbox.events import EventRecorder
+from sandbox.scheduler import Scheduler
 from sandbox.store import Store
 
 CONTROLLERS: tuple[type[Controller], ...] = (
@@ -34,6 +35,9 @@ CONTROLLERS: tuple[type[Controller], ...] = (
     HorizontalPodAutoscalerController,
     DisruptionBudgetController,
 )
+
+# Only where pods run: the scheduler binds them, the kubelet runs what is bound.
+POD_RUNNERS: tuple[type[Controller], ...] = (Scheduler, PodController)
 
 
 class Controllers:
@@ -52,7 +56,7 @@ def start_controllers(
 ) -> Controllers:
     """Start every controller (and the kubelet unless ``run_pods`` is False)."""
     ctx = Context(store=store, state_dir=state_dir, clock=clock, events=EventRecorder(store))
-    kinds: list[type[Controller]] = [*CONTROLLERS, *([PodController] if run_pods else [])]
+    kinds = [*CONTROLLERS, *(POD_RUNNERS if run_pods else ())]
     controllers = [kind(ctx) for kind in kinds]
     for controller in controllers:
         controller.start()

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from sandbox.api import defaults
 from sandbox.clock import Clock
+from sandbox.api.bootstrap import bootstrap
 from sandbox.controllers import Controllers, start_controllers
 from sandbox.resources import BY_PLURAL
 from sandbox.store import ApiError, Store
@@ -60,6 +61,7 @@ class Cluster:
 @contextlib.contextmanager
 def running_cluster(state_dir: Path, clock_speed: float = 1.0) -> Iterator[Cluster]:
     store = Store(None)
+    bootstrap(store)  # the node the scheduler binds pods to
     controllers = start_controllers(store, state_dir, clock=Clock(clock_speed))
     try:
         store.create(
