@@ -17,14 +17,16 @@ from sandbox.store import ApiError, Store, now_rfc3339
 NODE_NAME = "sandbox"
 
 
-def _node_status() -> dict[str, Any]:
+def _node_status(gpus: int) -> dict[str, Any]:
     now = now_rfc3339()
     capacity = {
         "cpu": str(os.cpu_count() or 1),
         "memory": f"{psutil.virtual_memory().total // 1024}Ki",
-        "pods": "1000",
+        "pods": "110",
         "ephemeral-storage": f"{psutil.disk_usage('/').total // 1024}Ki",
     }
+    if gpus:
+        capacity["nvidia.com/gpu"] = str(gpus)
     return {
         "capacity": capacity,
         "allocatable": capacity,
@@ -72,8 +74,10 @@ def _storage_class() -> dict[str, Any]:
     }
 
 
-def bootstrap(store: Store) -> None:
+def bootstrap(store: Store, *, gpus: int = 0) -> None:
     """Create the system namespaces and the node if a fresh (or older) state lacks them.
+
+    The node reports ``gpus`` nvidia.com/gpu devices (none unless the sandbox was given some).
 
     Namespaces a previous run left Terminating are removed now.
     """
@@ -101,7 +105,11 @@ def bootstrap(store: Store) -> None:
             "labels": {
                 "kubernetes.io/hostname": NODE_NAME,
                 "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "beta.kubernetes.io/os": "linux",
+                "beta.kubernetes.io/arch": "amd64",
                 "node-role.kubernetes.io/control-plane": "",
+                "node.kubernetes.io/exclude-from-external-load-balancers": "",
             },
         },
         "spec": {},
@@ -112,6 +120,6 @@ def bootstrap(store: Store) -> None:
         store.create("nodes", node)
 
     def refresh(obj: dict[str, Any]) -> None:
-        obj["status"] = _node_status()
+        obj["status"] = _node_status(gpus)
 
     store.mutate("nodes", None, NODE_NAME, refresh)
