@@ -19,9 +19,9 @@ from sandbox.controllers.jobs import JobController
 from sandbox.controllers.namespaces import NamespaceController
 from sandbox.controllers.pods import PodController
 from sandbox.controllers.replicasets import ReplicaSetController
+from sandbox.controllers.scheduler import Scheduler
 from sandbox.controllers.volumes import VolumeClaimController
 from sandbox.events import EventRecorder
-from sandbox.scheduler import Scheduler
 from sandbox.store import Store
 
 CONTROLLERS: tuple[type[Controller], ...] = (
