@@ -77,6 +77,15 @@ RESOURCES = [
     ),
     Resource("networkpolicies", "NetworkPolicy", "networking.k8s.io", "v1", True, ("netpol",)),
     Resource("storageclasses", "StorageClass", "storage.k8s.io", "v1", False, ("sc",)),
+    # Answered, never stored (sandbox/api/auth.py): kubectl auth can-i and whoami.
+    *(
+        Resource(plural, kind, group, "v1", False, verbs=("create",))
+        for plural, kind, group in (
+            ("selfsubjectaccessreviews", "SelfSubjectAccessReview", "authorization.k8s.io"),
+            ("selfsubjectrulesreviews", "SelfSubjectRulesReview", "authorization.k8s.io"),
+            ("selfsubjectreviews", "SelfSubjectReview", "authentication.k8s.io"),
+        )
+    ),
 ]
 
 BY_PLURAL = {resource.plural: resource for resource in RESOURCES}
