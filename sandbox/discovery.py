@@ -23,6 +23,7 @@ _SUBRESOURCES: dict[str, tuple[str, list[str], str | None]] = {
     # name -> (kind, verbs, "group/version" when it differs from the parent's)
     "status": ("", ["get", "patch", "update"], None),
     "log": ("PodLogOptions", ["get"], None),
+    "binding": ("Binding", ["create"], None),
     "proxy": ("", ["create", "delete", "get", "patch", "update"], None),
     "scale": ("Scale", ["get", "patch", "update"], "autoscaling/v1"),
 }

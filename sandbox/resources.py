@@ -35,7 +35,9 @@ class Resource:
 RESOURCES = [
     Resource("namespaces", "Namespace", "", "v1", False, ("ns",), (), ("status",)),
     Resource("nodes", "Node", "", "v1", False, ("no",), (), ("status",)),
-    Resource("pods", "Pod", "", "v1", True, ("po",), ("all",), ("status", "log", "proxy")),
+    Resource(
+        "pods", "Pod", "", "v1", True, ("po",), ("all",), ("status", "log", "proxy", "binding")
+    ),
     Resource("services", "Service", "", "v1", True, ("svc",), ("all",), ("status", "proxy")),
     Resource("endpoints", "Endpoints", "", "v1", True, ("ep",)),
     # What kubectl describe service and kube-proxy read since 1.21 (Endpoints is legacy).

@@ -25,7 +25,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from sandbox import discovery, openapi, tables
-from sandbox.api import auth, logs, protobuf, proxy
+from sandbox.api import auth, binding, logs, protobuf, proxy
 from sandbox.api import exec as pod_exec
 from sandbox.api.objects import ObjectApi, WriteOptions, decode_body
 from sandbox.api.portforward import SUBPROTOCOL, PortForwardSession
@@ -269,6 +269,8 @@ class ApiServer:
                 )
             return json_response(obj)
         options = _write_options(request)
+        if method == "POST" and sub == "binding" and name is not None and ns is not None:
+            return json_response(binding.bind(self.store, ns, name, decode_body(body)), 201)
         if method == "POST" and name is None:
             created = self.objects.create(resource, ns, decode_body(body), options)
             return json_response(created, 201)

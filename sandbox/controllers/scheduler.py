@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
+from sandbox.api import binding
 from sandbox.clock import format_time
 from sandbox.controllers.base import Context, Controller, Obj, is_pod_active
 from sandbox.controllers.queue import Key
@@ -127,9 +128,6 @@ class Scheduler(Controller):
         meta = pod["metadata"]
         now = format_time()
 
-        def bind(obj: Obj) -> None:
-            obj["spec"]["nodeName"] = NODE_NAME
-
         def scheduled(obj: Obj) -> None:
             status = obj.setdefault("status", {})
             others = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
@@ -138,7 +136,8 @@ class Scheduler(Controller):
             status["conditions"] = [*others, condition]
 
         self.store.mutate("pods", meta["namespace"], meta["name"], scheduled, subresource="status")
-        bound = self.store.mutate("pods", meta["namespace"], meta["name"], bind)
+        binding.bind(self.store, meta["namespace"], meta["name"], {"target": {"name": NODE_NAME}})
+        bound = self.store.get("pods", meta["namespace"], meta["name"])
         self.event(
             bound,
             "Scheduled",

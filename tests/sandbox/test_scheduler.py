@@ -204,3 +204,28 @@ def test_gpu_overlay_schedules_with_a_gpu_and_the_label(tmp_path: Path) -> None:
         assert f"Successfully assigned ml-course/{pod} to sandbox" in _event_line(
             sandbox, "ml-course", pod, "Scheduled"
         )
+
+
+@pytest.mark.slow
+def test_binding_assigns_a_pod_of_another_scheduler_once(shared_sandbox: SandboxProcess) -> None:
+    sandbox = shared_sandbox
+    sandbox.kubectl("create", "namespace", "bind")
+    manifest = _pod_manifest("mine", {}, schedulerName="my-scheduler")
+    sandbox.kubectl("apply", "-n", "bind", "-f", "-", input=manifest)
+    binding = json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Binding",
+            "metadata": {"name": "mine"},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": "sandbox"},
+        }
+    )
+    path = "/api/v1/namespaces/bind/pods/mine/binding"
+    sandbox.kubectl("create", "--raw", path, "-f", "-", input=binding)
+    node = sandbox.kubectl("get", "pod", "-n", "bind", "mine", "-o", "jsonpath={.spec.nodeName}")
+    assert node.stdout == "sandbox"
+    again = sandbox.kubectl("create", "--raw", path, "-f", "-", input=binding, check=False)
+    assert again.stderr.strip() == (
+        'Error from server (Conflict): Operation cannot be fulfilled on pods/binding "mine": '
+        'pod mine is already assigned to node "sandbox"'
+    )
