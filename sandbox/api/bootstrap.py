@@ -30,15 +30,37 @@ def _node_status(gpus: int) -> dict[str, Any]:
     return {
         "capacity": capacity,
         "allocatable": capacity,
+        # The conditions, reasons and messages a healthy node's kubelet reports.
         "conditions": [
             {
-                "type": "Ready",
-                "status": "True",
-                "reason": "KubeletReady",
-                "message": "the sandbox runs pods as local processes",
+                "type": type_,
+                "status": status,
+                "reason": reason,
+                "message": message,
                 "lastHeartbeatTime": now,
                 "lastTransitionTime": now,
             }
+            for type_, status, reason, message in (
+                (
+                    "MemoryPressure",
+                    "False",
+                    "KubeletHasSufficientMemory",
+                    "kubelet has sufficient memory available",
+                ),
+                (
+                    "DiskPressure",
+                    "False",
+                    "KubeletHasNoDiskPressure",
+                    "kubelet has no disk pressure",
+                ),
+                (
+                    "PIDPressure",
+                    "False",
+                    "KubeletHasSufficientPID",
+                    "kubelet has sufficient PID available",
+                ),
+                ("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
+            )
         ],
         "addresses": [
             {"type": "InternalIP", "address": "127.0.0.1"},
