@@ -17,6 +17,7 @@ from sandbox.controllers.endpoints import EndpointsController
 from sandbox.controllers.hpa import HorizontalPodAutoscalerController
 from sandbox.controllers.jobs import JobController
 from sandbox.controllers.namespaces import NamespaceController
+from sandbox.controllers.nodelease import NodeLeaseController
 from sandbox.controllers.pods import PodController
 from sandbox.controllers.replicasets import ReplicaSetController
 from sandbox.controllers.scheduler import Scheduler
@@ -36,8 +37,8 @@ CONTROLLERS: tuple[type[Controller], ...] = (
     DisruptionBudgetController,
 )
 
-# Only where pods run: the scheduler binds them, the kubelet runs what is bound.
-POD_RUNNERS: tuple[type[Controller], ...] = (Scheduler, PodController)
+# Only where pods run: the scheduler binds them; the kubelet heartbeats and runs what is bound.
+POD_RUNNERS: tuple[type[Controller], ...] = (Scheduler, NodeLeaseController, PodController)
 
 
 class Controllers:

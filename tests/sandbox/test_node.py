@@ -69,3 +69,15 @@ def test_describe_node(sandbox: SandboxProcess) -> None:
         "kubernetes.io/hostname=sandbox",
     ):
         assert label in labels
+
+
+def test_node_lease_is_renewed(sandbox: SandboxProcess) -> None:
+    row = sandbox.kubectl("get", "lease", "-n", "kube-node-lease", "--no-headers").stdout.split()
+    assert row[:2] == ["sandbox", "sandbox"]
+    renewed = "jsonpath={.spec.renewTime}"
+    first = sandbox.kubectl("get", "lease", "-n", "kube-node-lease", "sandbox", "-o", renewed)
+    time.sleep(10.5)
+    second = sandbox.kubectl("get", "lease", "-n", "kube-node-lease", "sandbox", "-o", renewed)
+    assert second.stdout > first.stdout
+    header = sandbox.kubectl("get", "lease", "-n", "kube-node-lease").stdout.splitlines()[0]
+    assert header.split() == ["NAME", "HOLDER", "AGE"]
