@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sandbox.api import defaults
-from sandbox.clock import Clock
 from sandbox.api.bootstrap import bootstrap
+from sandbox.clock import Clock
 from sandbox.controllers import Controllers, start_controllers
 from sandbox.resources import BY_PLURAL
 from sandbox.store import ApiError, Store
