@@ -205,6 +205,14 @@ def test_gpu_overlay_schedules_with_a_gpu_and_the_label(tmp_path: Path) -> None:
             sandbox, "ml-course", pod, "Scheduled"
         )
 
+        def started() -> bool:
+            phase = sandbox.kubectl(
+                "get", "pod", "-n", "ml-course", pod, "-o", "jsonpath={.status.phase}"
+            ).stdout
+            return phase in ("Running", "Succeeded")
+
+        _wait(started, "the training pod to run", 60)
+
 
 @pytest.mark.slow
 def test_binding_assigns_a_pod_of_another_scheduler_once(shared_sandbox: SandboxProcess) -> None:
