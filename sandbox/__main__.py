@@ -66,6 +66,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--no-pods", action="store_true", help="never start pod processes; pods stay Pending"
     )
     parser.add_argument(
+        "--gpus",
+        type=int,
+        default=0,
+        help="nvidia.com/gpu devices the node reports (default: 0, a CPU-only node)",
+    )
+    parser.add_argument(
         "--exit-with-parent",
         action="store_true",
         help="stop when the process that started this one ends (for tests)",
@@ -73,6 +79,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.clock_speed <= 0:
         parser.error("--clock-speed must be positive")
+    if args.gpus < 0:
+        parser.error("--gpus must not be negative")
     if not 0 <= args.port <= 65535:
         parser.error("--port must be between 0 and 65535")
     return args
@@ -203,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.exit_with_parent:
         stop_when_orphaned()
     store = Store(state)
-    bootstrap(store, state)
+    bootstrap(store, state, gpus=args.gpus)
     store.flush()
     controllers = start_controllers(
         store, state, clock=Clock(args.clock_speed), run_pods=not args.no_pods

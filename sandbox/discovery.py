@@ -24,6 +24,7 @@ _SUBRESOURCES: dict[str, tuple[str, list[str], str | None]] = {
     "status": ("", ["get", "patch", "update"], None),
     "finalize": ("", ["update"], None),
     "log": ("PodLogOptions", ["get"], None),
+    "binding": ("Binding", ["create"], None),
     "proxy": ("", ["create", "delete", "get", "patch", "update"], None),
     "scale": ("Scale", ["get", "patch", "update"], "autoscaling/v1"),
 }

@@ -35,7 +35,9 @@ class Resource:
 RESOURCES = [
     Resource("namespaces", "Namespace", "", "v1", False, ("ns",), (), ("status", "finalize")),
     Resource("nodes", "Node", "", "v1", False, ("no",), (), ("status",)),
-    Resource("pods", "Pod", "", "v1", True, ("po",), ("all",), ("status", "log", "proxy")),
+    Resource(
+        "pods", "Pod", "", "v1", True, ("po",), ("all",), ("status", "log", "proxy", "binding")
+    ),
     Resource("services", "Service", "", "v1", True, ("svc",), ("all",), ("status", "proxy")),
     Resource("endpoints", "Endpoints", "", "v1", True, ("ep",)),
     # What kubectl describe service and kube-proxy read since 1.21 (Endpoints is legacy).
@@ -78,6 +80,16 @@ RESOURCES = [
     ),
     Resource("networkpolicies", "NetworkPolicy", "networking.k8s.io", "v1", True, ("netpol",)),
     Resource("storageclasses", "StorageClass", "storage.k8s.io", "v1", False, ("sc",)),
+    Resource("leases", "Lease", "coordination.k8s.io", "v1"),
+    # Answered, never stored (sandbox/api/auth.py): kubectl auth can-i and whoami.
+    *(
+        Resource(plural, kind, group, "v1", False, verbs=("create",))
+        for plural, kind, group in (
+            ("selfsubjectaccessreviews", "SelfSubjectAccessReview", "authorization.k8s.io"),
+            ("selfsubjectrulesreviews", "SelfSubjectRulesReview", "authorization.k8s.io"),
+            ("selfsubjectreviews", "SelfSubjectReview", "authentication.k8s.io"),
+        )
+    ),
 ]
 
 BY_PLURAL = {resource.plural: resource for resource in RESOURCES}

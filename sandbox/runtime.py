@@ -598,51 +598,9 @@ class PodWorker:
         return self.stopping.wait(seconds)
 
     def _schedule(self) -> bool:
-        """Wait for the pod's claims like the scheduler does, then bind the pod to the node."""
-        while True:
-            problem = self._unschedulable()
-            if not problem:
-                break
-            self._write_status(
-                {
-                    "phase": "Pending",
-                    "conditions": [
-                        self._condition("PodScheduled", "False", "Unschedulable", problem)
-                    ],
-                    "qosClass": _qos_class(self.pod),
-                }
-            )
-            self.event("FailedScheduling", problem, type="Warning")
-            if self._wait(1.0):
-                return False
-        if self.pod["spec"].get("nodeName") != NODE_NAME:
-            self.pod = self.store.mutate("pods", self.namespace, self.name, _bind)
-            self.event(
-                "Scheduled", f"Successfully assigned {self.namespace}/{self.name} to {NODE_NAME}"
-            )
+        """The scheduler (sandbox/scheduler.py) bound the pod: the kubelet only records when."""
         self._start_time = format_time()
         return True
-
-    def _unschedulable(self) -> str:
-        for volume in self.pod["spec"].get("volumes") or []:
-            claim = (volume.get("persistentVolumeClaim") or {}).get("claimName")
-            if not claim:
-                continue
-            try:
-                pvc = self.store.get("persistentvolumeclaims", self.namespace, claim)
-            except ApiError:
-                return (
-                    f'0/1 nodes are available: persistentvolumeclaim "{claim}" not found. '
-                    "preemption: 0/1 nodes are available: 1 Preemption is not helpful for "
-                    "scheduling."
-                )
-            if (pvc.get("status") or {}).get("phase") != "Bound":
-                return (
-                    "0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims. "
-                    "preemption: 0/1 nodes are available: 1 Preemption is not helpful for "
-                    "scheduling."
-                )
-        return ""
 
     def _set_up(self) -> bool:
         """Volumes and ports; a missing configMap/secret volume keeps the pod ContainerCreating."""
@@ -810,10 +768,6 @@ class PodWorker:
         self.store.mutate("pods", self.namespace, self.name, apply, subresource="status")
 
 
-def _bind(pod: Obj) -> None:
-    pod["spec"]["nodeName"] = NODE_NAME
-
-
 def _default_pull_policy(image: str) -> str:
     """The API server's default, for a pod stored without one."""
     tagged = ":" in image.rsplit("/", 1)[-1] or "@" in image
@@ -877,6 +831,8 @@ class Kubelet:
                 return
             if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
                 return
+            if pod["spec"].get("nodeName") != NODE_NAME:
+                return  # not bound to this node (yet): the scheduler decides
             worker = PodWorker(self, pod)
             self._workers[(namespace, name)] = worker
         worker.start()

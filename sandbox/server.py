@@ -25,8 +25,8 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from sandbox import discovery, openapi, tables
+from sandbox.api import auth, binding, logs, protobuf, proxy
 from sandbox.api import exec as pod_exec
-from sandbox.api import logs, protobuf, proxy
 from sandbox.api.objects import ObjectApi, WriteOptions, decode_body
 from sandbox.api.portforward import SUBPROTOCOL, PortForwardSession
 from sandbox.api.watch import WatchRequest, watch_events
@@ -176,6 +176,15 @@ class ApiServer:
             return await self._proxy(request, target)
         content_type = request.headers.get("content-type", "").split(";")[0].strip()
         body = await request.body()
+        if target.resource.plural in auth.REVIEWS:
+            if request.method != "POST" or target.name is not None:
+                raise ApiError(
+                    405,
+                    "MethodNotAllowed",
+                    "the server does not allow this method on the requested resource",
+                )
+            sent = decode_body(body) if content_type == "application/json" else None
+            return json_response(auth.review(target.resource.plural, sent), 201)
         if content_type == PROTOBUF:
             # kubectl's typed clients (kubectl create ...) send protobuf; the rest is JSON.
             body = json.dumps(await run_in_threadpool(protobuf.decode, body)).encode()
@@ -260,6 +269,8 @@ class ApiServer:
                 )
             return json_response(obj)
         options = _write_options(request)
+        if method == "POST" and sub == "binding" and name is not None and ns is not None:
+            return json_response(binding.bind(self.store, ns, name, decode_body(body)), 201)
         if method == "POST" and name is None:
             created = self.objects.create(resource, ns, decode_body(body), options)
             return json_response(created, 201)

@@ -423,6 +423,10 @@ COLUMNS: dict[str, list[Column]] = {
         ),
         ("Age", "string", age),
     ],
+    "leases": [
+        ("Holder", "string", lambda o: _spec(o).get("holderIdentity") or ""),
+        ("Age", "string", age),
+    ],
     "namespaces": [
         ("Status", "string", lambda o: _status(o).get("phase", "Active")),
         ("Age", "string", age),

@@ -28,11 +28,14 @@ class SandboxError(RuntimeError):
 class SandboxProcess:
     """A running ``iris-sandbox`` and how to reach it."""
 
-    def __init__(self, state_dir: Path, *, clock_speed: float = 1.0, run_pods: bool = True):
+    def __init__(
+        self, state_dir: Path, *, clock_speed: float = 1.0, run_pods: bool = True, gpus: int = 0
+    ):
         self.state_dir = Path(state_dir).resolve()
         self.kubeconfig = self.state_dir / "kubeconfig"
         self.clock_speed = clock_speed
         self.run_pods = run_pods
+        self.gpus = gpus
         self.url = ""
         self.port = 0
         self.env = dict(os.environ, KUBECONFIG=str(self.kubeconfig))
@@ -54,6 +57,8 @@ class SandboxProcess:
             "--clock-speed",
             str(self.clock_speed),
             "--exit-with-parent",
+            "--gpus",
+            str(self.gpus),
         ]
         if not self.run_pods:
             command.append("--no-pods")
@@ -153,7 +158,8 @@ class SandboxProcess:
 
 
 def start_sandbox(
-    state_dir: Path, *, clock_speed: float = 1.0, run_pods: bool = True
+    state_dir: Path, *, clock_speed: float = 1.0, run_pods: bool = True, gpus: int = 0
 ) -> SandboxProcess:
-    """Start a sandbox on a free port with its state (and kubeconfig) in ``state_dir``."""
-    return SandboxProcess(state_dir, clock_speed=clock_speed, run_pods=run_pods).start()
+    """Start a sandbox on a free port with its state (and kubeconfig) in ``state_dir``, its
+    node reporting ``gpus`` nvidia.com/gpu devices."""
+    return SandboxProcess(state_dir, clock_speed=clock_speed, run_pods=run_pods, gpus=gpus).start()

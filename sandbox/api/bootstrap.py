@@ -19,26 +19,50 @@ from sandbox.store import ApiError, Store, now_rfc3339
 NODE_NAME = "sandbox"
 
 
-def _node_status() -> dict[str, Any]:
+def _node_status(gpus: int) -> dict[str, Any]:
     now = now_rfc3339()
     capacity = {
         "cpu": str(os.cpu_count() or 1),
         "memory": f"{psutil.virtual_memory().total // 1024}Ki",
-        "pods": "1000",
+        "pods": "110",
         "ephemeral-storage": f"{psutil.disk_usage('/').total // 1024}Ki",
     }
+    if gpus:
+        capacity["nvidia.com/gpu"] = str(gpus)
     return {
         "capacity": capacity,
         "allocatable": capacity,
+        # The conditions, reasons and messages a healthy node's kubelet reports.
         "conditions": [
             {
-                "type": "Ready",
-                "status": "True",
-                "reason": "KubeletReady",
-                "message": "the sandbox runs pods as local processes",
+                "type": type_,
+                "status": status,
+                "reason": reason,
+                "message": message,
                 "lastHeartbeatTime": now,
                 "lastTransitionTime": now,
             }
+            for type_, status, reason, message in (
+                (
+                    "MemoryPressure",
+                    "False",
+                    "KubeletHasSufficientMemory",
+                    "kubelet has sufficient memory available",
+                ),
+                (
+                    "DiskPressure",
+                    "False",
+                    "KubeletHasNoDiskPressure",
+                    "kubelet has no disk pressure",
+                ),
+                (
+                    "PIDPressure",
+                    "False",
+                    "KubeletHasSufficientPID",
+                    "kubelet has sufficient PID available",
+                ),
+                ("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
+            )
         ],
         "addresses": [
             {"type": "InternalIP", "address": "127.0.0.1"},
@@ -75,8 +99,10 @@ def default_storage_class() -> dict[str, Any]:
     }
 
 
-def bootstrap(store: Store, state_dir: Path | None = None) -> None:
+def bootstrap(store: Store, state_dir: Path | None = None, *, gpus: int = 0) -> None:
     """Create the system namespaces and the node if a fresh (or older) state lacks them.
+
+    The node reports ``gpus`` nvidia.com/gpu devices (none unless the sandbox was given some).
 
     Namespaces a previous run left Terminating stay so: the namespace controller finishes them.
     """
@@ -109,7 +135,11 @@ def bootstrap(store: Store, state_dir: Path | None = None) -> None:
             "labels": {
                 "kubernetes.io/hostname": NODE_NAME,
                 "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "beta.kubernetes.io/os": "linux",
+                "beta.kubernetes.io/arch": "amd64",
                 "node-role.kubernetes.io/control-plane": "",
+                "node.kubernetes.io/exclude-from-external-load-balancers": "",
             },
         },
         "spec": {},
@@ -120,7 +150,7 @@ def bootstrap(store: Store, state_dir: Path | None = None) -> None:
         store.create("nodes", node)
 
     def refresh(obj: dict[str, Any]) -> None:
-        obj["status"] = _node_status()
+        obj["status"] = _node_status(gpus)
         if state_dir is not None:
             obj["status"]["images"] = images.node_images(state_dir)
 

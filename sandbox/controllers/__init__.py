@@ -18,10 +18,12 @@ from sandbox.controllers.garbagecollector import GarbageCollector
 from sandbox.controllers.hpa import HorizontalPodAutoscalerController
 from sandbox.controllers.jobs import JobController
 from sandbox.controllers.namespaces import NamespaceController
+from sandbox.controllers.nodelease import NodeLeaseController
 from sandbox.controllers.pods import PodController
 from sandbox.controllers.pvcprotection import PvcProtectionController
 from sandbox.controllers.pvprotection import PvProtectionController
 from sandbox.controllers.replicasets import ReplicaSetController
+from sandbox.controllers.scheduler import Scheduler
 from sandbox.controllers.volumes import VolumeClaimController
 from sandbox.events import EventRecorder
 from sandbox.store import Store
@@ -41,6 +43,9 @@ CONTROLLERS: tuple[type[Controller], ...] = (
     DisruptionBudgetController,
 )
 
+# Only where pods run: the scheduler binds them; the kubelet heartbeats and runs what is bound.
+POD_RUNNERS: tuple[type[Controller], ...] = (Scheduler, NodeLeaseController, PodController)
+
 
 class Controllers:
     """The running controllers; ``stop()`` leaves no thread and no pod process behind."""
@@ -58,7 +63,7 @@ def start_controllers(
 ) -> Controllers:
     """Start every controller (and the kubelet unless ``run_pods`` is False)."""
     ctx = Context(store=store, state_dir=state_dir, clock=clock, events=EventRecorder(store))
-    kinds: list[type[Controller]] = [*CONTROLLERS, *([PodController] if run_pods else [])]
+    kinds = [*CONTROLLERS, *(POD_RUNNERS if run_pods else ())]
     controllers = [kind(ctx) for kind in kinds]
     for controller in controllers:
         controller.start()
