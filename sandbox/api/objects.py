@@ -15,7 +15,8 @@ from typing import Any
 import yaml
 
 from sandbox import openapi
-from sandbox.api import defaults, ownership
+from sandbox.api import defaults, field, ownership
+from sandbox.api.field import Path
 from sandbox.patch import (
     APPLY_PATCH,
     JSON_PATCH,
@@ -126,7 +127,7 @@ class ObjectApi:
             raise ApiError.invalid(
                 resource.plural,
                 "",
-                "metadata.name: Required value: name or generateName is required",
+                [field.required(Path("metadata.name"), "name or generateName is required")],
             )
         if options.manager and not meta.get("managedFields"):
             ownership.record_update(
@@ -340,7 +341,11 @@ class ObjectApi:
             raise ApiError.invalid(
                 "scale",
                 old["metadata"]["name"],
-                "spec.replicas: Invalid value: must be a non-negative integer",
+                [
+                    field.invalid(
+                        Path("spec.replicas"), replicas, "must be greater than or equal to 0"
+                    )
+                ],
             )
         if options.dry_run:
             new = copy.deepcopy(old)
