@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path as PathLib
 
 import pytest
 
 from sandbox.api.field import GoValue, Path, aggregate, go_quote, go_value, invalid, required
-from sandbox.testing import SandboxProcess
+from sandbox.testing import SandboxProcess, start_sandbox
 
 NS = "validation"
+REPO_ROOT = PathLib(__file__).resolve().parents[2]
 
 _JOB = """
 apiVersion: batch/v1
@@ -125,3 +127,17 @@ def test_several_errors_aggregate_in_brackets_once_each() -> None:
         "[spec.replicas: Invalid value: -1: must be greater than or equal to 0, "
         "spec.selector: Required value]"
     )
+
+
+@pytest.mark.parametrize(
+    "kustomization",
+    sorted(
+        str(path.parent)
+        for path in REPO_ROOT.glob("*/*/kustomization.yaml")
+        if path.parent.parent.name in ("overlays", "examples")
+    ),
+)
+def test_every_overlay_still_applies_cleanly(kustomization: str, tmp_path: PathLib) -> None:
+    with start_sandbox(tmp_path / "sandbox", run_pods=False) as cluster:
+        result = cluster.kubectl("apply", "--server-side", "-k", kustomization, check=False)
+        assert (result.returncode, result.stderr) == (0, "")
