@@ -80,7 +80,19 @@ def _pod_spec(spec: Obj, restart_policy: str = "Always", at: Path = _SPEC) -> Er
             port.setdefault("protocol", "TCP")
     if not spec.get("containers"):
         return [field.required(at.child("containers"))]
-    return []
+    # validateContainers: an image on every container, names unique among them.
+    errors: ErrorList = []
+    seen: set[str] = set()
+    for position, container in enumerate(spec["containers"]):
+        where = at.child("containers").index(position)
+        # validateContainerCommon (the image) runs before the duplicate check, as in 1.32.
+        if not container.get("image"):
+            errors.append(field.required(where.child("image")))
+        name = container.get("name")
+        if name in seen:
+            errors.append(field.duplicate(where.child("name"), name))
+        seen.add(name)
+    return errors
 
 
 def _template(

@@ -141,3 +141,22 @@ def test_every_overlay_still_applies_cleanly(kustomization: str, tmp_path: PathL
     with start_sandbox(tmp_path / "sandbox", run_pods=False) as cluster:
         result = cluster.kubectl("apply", "--server-side", "-k", kustomization, check=False)
         assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_duplicate_container_names_and_a_missing_image(cluster: SandboxProcess) -> None:
+    manifest = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: twins, namespace: validation}
+spec:
+  selector: {matchLabels: {app: t}}
+  template:
+    metadata: {labels: {app: t}}
+    spec: {containers: [{name: c, image: busybox}, {name: c}]}
+"""
+    stderr = _refusal(cluster, "apply", "-f", "-", manifest=manifest)
+    assert stderr.splitlines() == [
+        'The Deployment "twins" is invalid: ',
+        "* spec.template.spec.containers[1].image: Required value",
+        '* spec.template.spec.containers[1].name: Duplicate value: "c"',
+    ]
