@@ -150,6 +150,13 @@ def _deployments(obj: Obj, old: Obj | None, store: Store) -> None:
         rolling = strategy.setdefault("rollingUpdate", {})
         rolling.setdefault("maxUnavailable", "25%")
         rolling.setdefault("maxSurge", "25%")
+    replicas = spec["replicas"]
+    if isinstance(replicas, int) and replicas < 0:
+        raise ApiError.invalid(
+            "deployments",
+            obj["metadata"].get("name", ""),
+            [field.invalid(Path("spec.replicas"), replicas, "must be greater than or equal to 0")],
+        )
     _template(obj, "deployments", obj["metadata"].get("name", ""))
     _require_selector(obj, "deployments")
     obj.setdefault("status", {})

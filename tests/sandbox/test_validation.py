@@ -160,3 +160,22 @@ spec:
         "* spec.template.spec.containers[1].image: Required value",
         '* spec.template.spec.containers[1].name: Duplicate value: "c"',
     ]
+
+
+def test_negative_replicas_are_refused(cluster: SandboxProcess) -> None:
+    manifest = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: negative, namespace: validation}
+spec:
+  replicas: -1
+  selector: {matchLabels: {app: n}}
+  template:
+    metadata: {labels: {app: n}}
+    spec: {containers: [{name: c, image: busybox}]}
+"""
+    stderr = _refusal(cluster, "apply", "-f", "-", manifest=manifest)
+    assert stderr == (
+        'The Deployment "negative" is invalid: spec.replicas: Invalid value: -1: '
+        "must be greater than or equal to 0"
+    )
