@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sandbox.api.field import ErrorList, aggregate, go_quote, required
+from sandbox.api.field import Path as FieldPath
 from sandbox.resources import BY_PLURAL
 from sandbox.selectors import field_matcher, label_matcher
 
@@ -95,14 +97,21 @@ class ApiError(Exception):
         )
 
     @classmethod
-    def invalid(cls, resource: str, name: str, why: str) -> ApiError:
+    def invalid(cls, resource: str, name: str, errors: ErrorList) -> ApiError:
+        """422 Invalid as ``apierrors.NewInvalid`` builds it: the message names the Kind (not
+        the plural), and ``details.causes`` carry one entry per field error, which kubectl
+        prints as ``The Kind "name" is invalid: field: message``."""
         known = BY_PLURAL.get(resource)
-        kind = (
-            f"{known.kind}.{known.group}"
-            if known and known.group
-            else (known.kind if known else resource)
-        )
-        return cls(422, "Invalid", f'{kind} "{name}" is invalid: {why}', _details(resource, name))
+        kind = known.kind if known else resource
+        group = known.group if known else ""
+        qualified = f"{kind}.{group}" if group else kind
+        message = f"{qualified} {go_quote(name)} is invalid"
+        if errors:
+            message += f": {aggregate(errors)}"
+        details: Obj = {"name": name, "kind": kind, "causes": [e.cause() for e in errors]}
+        if group:
+            details["group"] = group
+        return cls(422, "Invalid", message, details)
 
     @classmethod
     def bad_request(cls, message: str) -> ApiError:
@@ -254,7 +263,11 @@ class Store:
             if not meta.get("name"):
                 prefix = meta.get("generateName")
                 if not prefix:
-                    raise ApiError.invalid(resource, "", "metadata.name: Required value")
+                    raise ApiError.invalid(
+                        resource,
+                        "",
+                        [required(FieldPath("metadata.name"), "name or generateName is required")],
+                    )
                 meta["name"] = self._generate_name(resource, meta.get("namespace"), prefix)
             key = _key_of(resource, obj)
             if key in self._objects:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sandbox.api import field
+from sandbox.api.field import Path
 from sandbox.store import ApiError, Store
 
 Obj = dict[str, Any]
@@ -14,7 +16,7 @@ def bind(store: Store, namespace: str, name: str, binding: Any) -> Obj:
     target = binding.get("target") if isinstance(binding, dict) else None
     node = (target or {}).get("name") if isinstance(target, dict) else None
     if not node:
-        raise ApiError.invalid("pods", name, "target.name: Required value")
+        raise ApiError.invalid("pods", name, [field.required(Path("target.name"))])
 
     def assign(pod: Obj) -> None:
         current = pod["spec"].get("nodeName")

@@ -15,12 +15,22 @@ import re
 import uuid
 from typing import Any
 
+from sandbox.api import field
+from sandbox.api.field import ErrorList, GoValue, Path
 from sandbox.resources import Resource
 from sandbox.store import ApiError, Store, now_rfc3339
 
 Obj = dict[str, Any]
 
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+_NAME = re.compile(f"^{_SUBDOMAIN}$")
+# IsDNS1123Subdomain's message, word for word (apimachinery/pkg/util/validation).
+_SUBDOMAIN_HELP = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
+    "'.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used "
+    f"for validation is '{_SUBDOMAIN}')"
+)
+_SPEC = Path("spec")
 _SERVICE_RANGE = ipaddress.ip_network("10.96.0.0/12")
 _NODE_PORTS = range(30000, 32768)
 _JOB_UID_LABELS = ("batch.kubernetes.io/controller-uid", "controller-uid")
@@ -35,11 +45,7 @@ def prepare(resource: Resource, obj: Obj, old: Obj | None, store: Store) -> Obj:
     name = meta.get("name") or ""
     if name and (len(name) > 253 or not _NAME.match(name)):
         raise ApiError.invalid(
-            resource.plural,
-            name,
-            f'metadata.name: Invalid value: "{name}": a lowercase RFC 1123 subdomain must '
-            "consist of lower case alphanumeric characters, '-' or '.', and must start and end "
-            "with an alphanumeric character",
+            resource.plural, name, [field.invalid(Path("metadata.name"), name, _SUBDOMAIN_HELP)]
         )
     if old is None:
         meta.pop("resourceVersion", None)
@@ -58,7 +64,7 @@ def prepare(resource: Resource, obj: Obj, old: Obj | None, store: Store) -> Obj:
     return obj
 
 
-def _pod_spec(spec: Obj, restart_policy: str = "Always") -> None:
+def _pod_spec(spec: Obj, restart_policy: str = "Always", at: Path = _SPEC) -> ErrorList:
     spec.setdefault("restartPolicy", restart_policy)
     spec.setdefault("dnsPolicy", "ClusterFirst")
     spec.setdefault("schedulerName", "default-scheduler")
@@ -74,13 +80,32 @@ def _pod_spec(spec: Obj, restart_policy: str = "Always") -> None:
         for port in container.get("ports") or []:
             port.setdefault("protocol", "TCP")
     if not spec.get("containers"):
-        raise ApiError.invalid("pods", "", "spec.containers: Required value")
+        return [field.required(at.child("containers"))]
+    # validateContainers: an image on every container, names unique among them.
+    errors: ErrorList = []
+    seen: set[str] = set()
+    for position, container in enumerate(spec["containers"]):
+        where = at.child("containers").index(position)
+        # validateContainerCommon (the image) runs before the duplicate check, as in 1.32.
+        if not container.get("image"):
+            errors.append(field.required(where.child("image")))
+        name = container.get("name")
+        if name in seen:
+            errors.append(field.duplicate(where.child("name"), name))
+        seen.add(name)
+    return errors
 
 
-def _template(obj: Obj, restart_policy: str = "Always") -> Obj:
+def _template(
+    obj: Obj, plural: str, name: str, restart_policy: str = "Always", at: Path = _SPEC
+) -> Obj:
+    """Default a pod template; ``plural`` and ``name`` are of the object being written."""
     template = obj.setdefault("spec", {}).setdefault("template", {})
     template.setdefault("metadata", {})
-    _pod_spec(template.setdefault("spec", {}), restart_policy)
+    at = at.child("template", "spec")
+    errors = _pod_spec(template.setdefault("spec", {}), restart_policy, at)
+    if errors:
+        raise ApiError.invalid(plural, name, errors)
     return template
 
 
@@ -89,20 +114,27 @@ def _require_selector(obj: Obj, plural: str) -> None:
     selector = spec.get("selector") or {}
     name = obj["metadata"].get("name", "")
     if not (selector.get("matchLabels") or selector.get("matchExpressions")):
-        raise ApiError.invalid(plural, name, "spec.selector: Required value")
+        raise ApiError.invalid(plural, name, [field.required(Path("spec.selector"))])
     labels = (spec.get("template") or {}).get("metadata", {}).get("labels") or {}
     for key, value in (selector.get("matchLabels") or {}).items():
         if labels.get(key) != value:
             raise ApiError.invalid(
                 plural,
                 name,
-                "spec.template.metadata.labels: Invalid value: "
-                "`selector` does not match template `labels`",
+                [
+                    field.invalid(
+                        Path("spec.template.metadata.labels"),
+                        GoValue.string_map(labels),
+                        "`selector` does not match template `labels`",
+                    )
+                ],
             )
 
 
 def _pods(obj: Obj, old: Obj | None, store: Store) -> None:
-    _pod_spec(obj.setdefault("spec", {}))
+    errors = _pod_spec(obj.setdefault("spec", {}))
+    if errors:
+        raise ApiError.invalid("pods", obj["metadata"].get("name", ""), errors)
     if old is None:
         obj.setdefault("status", {}).setdefault("phase", "Pending")
         obj["status"].setdefault("qosClass", "BestEffort")
@@ -119,14 +151,21 @@ def _deployments(obj: Obj, old: Obj | None, store: Store) -> None:
         rolling = strategy.setdefault("rollingUpdate", {})
         rolling.setdefault("maxUnavailable", "25%")
         rolling.setdefault("maxSurge", "25%")
-    _template(obj)
+    replicas = spec["replicas"]
+    if isinstance(replicas, int) and replicas < 0:
+        raise ApiError.invalid(
+            "deployments",
+            obj["metadata"].get("name", ""),
+            [field.invalid(Path("spec.replicas"), replicas, "must be greater than or equal to 0")],
+        )
+    _template(obj, "deployments", obj["metadata"].get("name", ""))
     _require_selector(obj, "deployments")
     obj.setdefault("status", {})
 
 
 def _replicasets(obj: Obj, old: Obj | None, store: Store) -> None:
     obj.setdefault("spec", {}).setdefault("replicas", 1)
-    _template(obj)
+    _template(obj, "replicasets", obj["metadata"].get("name", ""))
     _require_selector(obj, "replicasets")
     obj.setdefault("status", {"replicas": 0})
 
@@ -134,7 +173,7 @@ def _replicasets(obj: Obj, old: Obj | None, store: Store) -> None:
 def _jobs(obj: Obj, old: Obj | None, store: Store) -> None:
     spec = obj.setdefault("spec", {})
     meta = obj["metadata"]
-    for field, value in (
+    for default, value in (
         ("parallelism", 1),
         ("completions", 1),
         ("backoffLimit", 6),
@@ -142,13 +181,17 @@ def _jobs(obj: Obj, old: Obj | None, store: Store) -> None:
         ("suspend", False),
         ("podReplacementPolicy", "TerminatingOrFailed"),
     ):
-        spec.setdefault(field, value)
-    template = _template(obj, restart_policy="Never")
+        spec.setdefault(default, value)
+    template = _template(obj, "jobs", meta.get("name", ""), restart_policy="Never")
     if template["spec"]["restartPolicy"] not in ("Never", "OnFailure"):
         raise ApiError.invalid(
             "jobs",
             meta.get("name", ""),
-            'spec.template.spec.restartPolicy: Required value: valid values: "OnFailure", "Never"',
+            [
+                field.required(
+                    Path("spec.template.spec.restartPolicy"), 'valid values: "OnFailure", "Never"'
+                )
+            ],
         )
     if old is None and not spec.get("manualSelector"):
         uid = meta["uid"]
@@ -160,13 +203,14 @@ def _jobs(obj: Obj, old: Obj | None, store: Store) -> None:
         spec["selector"] = {"matchLabels": {_JOB_UID_LABELS[0]: uid}}
     if old is not None:
         old_spec = old.get("spec") or {}
-        for field in ("template", "selector", "completions", "completionMode"):
-            if field in old_spec and spec.get(field) != old_spec.get(field):
-                raise ApiError.invalid(
-                    "jobs",
-                    meta.get("name", ""),
-                    f"spec.{field}: Invalid value: field is immutable",
-                )
+        # ValidateImmutableField: the new value, then apimachinery's FieldImmutableErrorMsg.
+        immutable = [
+            field.invalid(Path("spec").child(name), spec.get(name), "field is immutable")
+            for name in ("selector", "template", "completions", "completionMode")
+            if name in old_spec and spec.get(name) != old_spec.get(name)
+        ]
+        if immutable:
+            raise ApiError.invalid("jobs", meta.get("name", ""), immutable)
     obj.setdefault("status", {})
 
 
@@ -178,11 +222,12 @@ def _cronjobs(obj: Obj, old: Obj | None, store: Store) -> None:
     spec.setdefault("failedJobsHistoryLimit", 1)
     if not spec.get("schedule"):
         raise ApiError.invalid(
-            "cronjobs", obj["metadata"].get("name", ""), "spec.schedule: Required value"
+            "cronjobs", obj["metadata"].get("name", ""), [field.required(Path("spec.schedule"))]
         )
     job_template = spec.setdefault("jobTemplate", {})
     job_template.setdefault("metadata", {})
-    _template(job_template, restart_policy="Never")
+    name = obj["metadata"].get("name", "")
+    _template(job_template, "cronjobs", name, "Never", Path("spec.jobTemplate.spec"))
     obj.setdefault("status", {})
 
 
@@ -224,7 +269,7 @@ def _services(obj: Obj, old: Obj | None, store: Store) -> None:
         spec.setdefault("internalTrafficPolicy", "Cluster")
     old_ports = {p.get("port"): p for p in old_spec.get("ports") or []}
     used_ports = _used_node_ports(store) - {p.get("nodePort") for p in old_ports.values()}
-    for port in spec.get("ports") or []:
+    for position, port in enumerate(spec.get("ports") or []):
         port.setdefault("protocol", "TCP")
         port.setdefault("targetPort", port.get("port"))
         if kind in ("NodePort", "LoadBalancer"):
@@ -236,8 +281,13 @@ def _services(obj: Obj, old: Obj | None, store: Store) -> None:
                 raise ApiError.invalid(
                     "services",
                     obj["metadata"].get("name", ""),
-                    f"spec.ports.nodePort: Invalid value: {port['nodePort']}: "
-                    "provided port is already allocated",
+                    [
+                        field.invalid(
+                            Path("spec.ports").index(position).child("nodePort"),
+                            int(port["nodePort"]),
+                            "provided port is already allocated",
+                        )
+                    ],
                 )
             used_ports.add(int(port["nodePort"]))
         else:

@@ -14,7 +14,8 @@ from typing import Any
 import yaml
 
 from sandbox import openapi
-from sandbox.api import defaults, ownership
+from sandbox.api import defaults, field, ownership
+from sandbox.api.field import Path
 from sandbox.clock import format_time
 from sandbox.patch import (
     APPLY_PATCH,
@@ -84,19 +85,14 @@ def check_finalizers(resource: Resource, new: Obj, old: Obj) -> None:
     extra = sorted(set(new.get("metadata", {}).get("finalizers") or []) - before)
     if extra:
         listed = ", ".join(f'"{f}"' for f in extra)
-        why = (
-            "Forbidden: no new finalizers can be added if the object is being deleted, found new "
+        detail = (
+            "no new finalizers can be added if the object is being deleted, found new "
             f"finalizers []string{{{listed}}}"
         )
         name = old["metadata"]["name"]
-        error = ApiError.invalid(resource.plural, name, f"metadata.finalizers: {why}")
-        # Invalid errors name the kind and list their causes: kubectl prints them from there.
-        error.details = {"name": name, "kind": resource.kind}
-        if resource.group:
-            error.details["group"] = resource.group
-        cause = {"reason": "FieldValueForbidden", "message": why, "field": "metadata.finalizers"}
-        error.details["causes"] = [cause]
-        raise error
+        raise ApiError.invalid(
+            resource.plural, name, [field.forbidden(Path("metadata.finalizers"), detail)]
+        )
 
 
 class ObjectApi:
@@ -166,7 +162,7 @@ class ObjectApi:
             raise ApiError.invalid(
                 resource.plural,
                 "",
-                "metadata.name: Required value: name or generateName is required",
+                [field.required(Path("metadata.name"), "name or generateName is required")],
             )
         if options.manager and not meta.get("managedFields"):
             ownership.record_update(
@@ -452,7 +448,11 @@ class ObjectApi:
             raise ApiError.invalid(
                 "scale",
                 old["metadata"]["name"],
-                "spec.replicas: Invalid value: must be a non-negative integer",
+                [
+                    field.invalid(
+                        Path("spec.replicas"), replicas, "must be greater than or equal to 0"
+                    )
+                ],
             )
         if options.dry_run:
             new = copy.deepcopy(old)
