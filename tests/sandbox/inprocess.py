@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sandbox.api import defaults
-from sandbox.api.bootstrap import bootstrap, default_storage_class
+from sandbox.api.bootstrap import bootstrap
 from sandbox.clock import Clock
 from sandbox.controllers import Controllers, start_controllers
 from sandbox.images import ImageStore
@@ -64,15 +64,13 @@ def running_cluster(state_dir: Path, clock_speed: float = 1.0) -> Iterator[Clust
     store = Store(None)
     # what python_container runs "is" lab:1: the test built it onto the node
     ImageStore(state_dir).load("lab:1")
-    bootstrap(store)  # the node the scheduler binds pods to
+    bootstrap(store)  # the node the scheduler binds pods to, the default storage class
     controllers = start_controllers(store, state_dir, clock=Clock(clock_speed))
     try:
         namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
         store.create(
             "namespaces", defaults.prepare(BY_PLURAL["namespaces"], namespace, None, store)
         )
-        # Claims are provisioned for the default class, as in every sandbox.
-        store.create("storageclasses", default_storage_class())
         yield Cluster(store, state_dir, controllers)
     finally:
         controllers.stop()
