@@ -99,7 +99,7 @@ def test_the_finished_training_job_cannot_be_edited(stack: SandboxProcess) -> No
 
 def test_the_gpu_overlay_on_a_cpu_node_stays_pending(stack: SandboxProcess) -> None:
     stack.kubectl(*NS, "delete", "job", "iris-train-job")
-    stack.kubectl("apply", "--server-side", "-k", str(REPO / "overlays/gpu"))
+    stack.kubectl("apply", "--server-side", "--force-conflicts", "-k", str(REPO / "overlays/gpu"))
     eventually(lambda: pod_statuses(stack, TRAINING) == ["Pending"] and "ok", "a Pending pod")
     message = eventually(
         lambda: next((ln for ln in warnings(stack).splitlines() if "FailedScheduling" in ln), None),
