@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
-from sandbox import paths
+from sandbox import paths, quantity
 from sandbox.api.objects import ObjectApi
 from sandbox.controllers.base import Context, Controller, Obj
 from sandbox.controllers.pvcprotection import claims_of
@@ -29,10 +29,6 @@ PROVISIONER = "k8s.io/minikube-hostpath"
 NODE_NAME = "sandbox"
 SELECTED_NODE = "volume.kubernetes.io/selected-node"
 _VOLUME_KEY = "pv/"  # keys ("", "pv/<name>"): a volume without a claim (claims are namespaced)
-_UNITS = {
-    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
-    "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
-}  # fmt: skip
 _PROVISIONER_ANNOTATIONS = (
     "volume.beta.kubernetes.io/storage-provisioner",
     "volume.kubernetes.io/storage-provisioner",
@@ -175,15 +171,7 @@ class VolumeClaimController(Controller):
         return min(candidates, key=lambda c: (c[0], c[1]))[2] if candidates else None
 
     def _claim_volume(self, pv: Obj, pvc: Obj) -> Obj:
-        meta = pvc["metadata"]
-        ref = {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "name": meta["name"],
-            "namespace": meta["namespace"],
-            "resourceVersion": meta.get("resourceVersion"),
-            "uid": meta["uid"],
-        }
+        ref = _claim_ref(pvc)
 
         def claim(volume: Obj) -> None:
             volume["spec"]["claimRef"] = ref
@@ -283,14 +271,7 @@ class VolumeClaimController(Controller):
             "spec": {
                 "accessModes": list(spec.get("accessModes") or ["ReadWriteOnce"]),
                 "capacity": {"storage": storage},
-                "claimRef": {
-                    "apiVersion": "v1",
-                    "kind": "PersistentVolumeClaim",
-                    "name": meta["name"],
-                    "namespace": meta["namespace"],
-                    "resourceVersion": meta.get("resourceVersion"),
-                    "uid": meta["uid"],
-                },
+                "claimRef": _claim_ref(pvc),
                 "hostPath": {"path": str(folder), "type": ""},
                 "persistentVolumeReclaimPolicy": storage_class.get("reclaimPolicy", "Delete"),
                 "storageClassName": class_name,
@@ -386,16 +367,25 @@ class VolumeClaimController(Controller):
             shutil.rmtree(target, ignore_errors=True)
 
 
-def _bytes(quantity: object) -> float:
-    """A storage quantity ("1Gi", "500M", "1e9") in bytes; 0 when unset."""
-    text = str(quantity or "0")
-    for suffix in sorted(_UNITS, key=len, reverse=True):
-        if text.endswith(suffix):
-            return float(text[: -len(suffix)]) * _UNITS[suffix]
+def _bytes(storage: object) -> float:
+    """A storage quantity ("1Gi", "500M", "1e9") in bytes; 0 when unset or not a quantity."""
     try:
-        return float(text)
+        return float(quantity.parse(storage or "0"))
     except ValueError:
         return 0.0
+
+
+def _claim_ref(pvc: Obj) -> Obj:
+    """The reference a volume bound to ``pvc`` carries in spec.claimRef."""
+    meta = pvc["metadata"]
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "name": meta["name"],
+        "namespace": meta["namespace"],
+        "resourceVersion": meta.get("resourceVersion"),
+        "uid": meta["uid"],
+    }
 
 
 def _annotate(pvc: Obj, provisioner: str) -> None:
