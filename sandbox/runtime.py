@@ -31,13 +31,13 @@ from sandbox.backoff import Backoff, go_duration
 from sandbox.clock import Clock, format_time, format_time_nano
 from sandbox.events import EventRecorder
 from sandbox.probes import ProbeState
+from sandbox.resources import NODE_NAME
 from sandbox.store import ApiError, Store
 
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 
-NODE_NAME = "sandbox"
 PORTS_ANNOTATION = "sandbox.iris.dev/ports"
 SHUTDOWN_GRACE_SECONDS = 3.0  # what each pod gets when the sandbox itself stops
 MIN_GRACE_SECONDS = 2.0  # kuberuntime minimumGracePeriodInSeconds, also after preStop

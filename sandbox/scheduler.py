@@ -15,7 +15,6 @@ from sandbox import quantity
 
 Obj = dict[str, Any]
 
-NODE_NAME = "sandbox"
 
 # What preemption says when it cannot help: resources could be freed by evicting pods (none
 # has a lower priority here), the other filters' verdicts no eviction changes.

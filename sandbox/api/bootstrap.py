@@ -13,10 +13,8 @@ from sandbox.api import defaults
 from sandbox.api.objects import SYSTEM_NAMESPACES
 from sandbox.controllers.volumes import DEFAULT_STORAGE_CLASS, PROVISIONER
 from sandbox.discovery import VERSION_INFO
-from sandbox.resources import BY_PLURAL
+from sandbox.resources import BY_PLURAL, NODE_NAME
 from sandbox.store import ApiError, Store, now_rfc3339
-
-NODE_NAME = "sandbox"
 
 
 def _node_status(gpus: int) -> dict[str, Any]:

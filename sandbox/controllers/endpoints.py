@@ -14,7 +14,7 @@ from sandbox.controllers.base import (
     owner_reference,
     random_suffix,
 )
-from sandbox.runtime import NODE_NAME
+from sandbox.resources import NODE_NAME
 from sandbox.selectors import match_labels
 
 

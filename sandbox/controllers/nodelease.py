@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from sandbox.clock import parse_time
 from sandbox.controllers.base import Controller, Obj
+from sandbox.resources import NODE_NAME
 
-NODE_NAME = "sandbox"
 NAMESPACE = "kube-node-lease"
 RENEW_SECONDS = 10.0  # the kubelet renews at a quarter of the 40 s lease duration
 LEASE_SECONDS = 40

@@ -14,9 +14,9 @@ from sandbox.api import binding
 from sandbox.clock import format_time
 from sandbox.controllers.base import Context, Controller, Obj, is_pod_active
 from sandbox.controllers.queue import Key
+from sandbox.resources import NODE_NAME
 from sandbox.scheduler import (
     AFFINITY_REASON,
-    NODE_NAME,
     UNBOUND_CLAIMS,
     fit_error,
     insufficient,

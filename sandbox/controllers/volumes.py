@@ -21,12 +21,11 @@ from sandbox.api.objects import ObjectApi
 from sandbox.controllers.base import Context, Controller, Obj
 from sandbox.controllers.pvcprotection import claims_of
 from sandbox.controllers.queue import Key
-from sandbox.resources import BY_PLURAL
+from sandbox.resources import BY_PLURAL, NODE_NAME
 from sandbox.store import ApiError, now_rfc3339
 
 DEFAULT_STORAGE_CLASS = "standard"
 PROVISIONER = "k8s.io/minikube-hostpath"
-NODE_NAME = "sandbox"
 SELECTED_NODE = "volume.kubernetes.io/selected-node"
 _VOLUME_KEY = "pv/"  # keys ("", "pv/<name>"): a volume without a claim (claims are namespaced)
 _PROVISIONER_ANNOTATIONS = (
