@@ -114,6 +114,17 @@ class ApiError(Exception):
         return cls(422, "Invalid", message, details)
 
     @classmethod
+    def forbidden(
+        cls, resource: str, name: str, why: str, causes: list[Obj] | None = None
+    ) -> ApiError:
+        """403: ``<resource>[.group] "<name>" is forbidden: <why>``, as apierrors.NewForbidden."""
+        subject = f'{_qualified(resource)} "{name}"' if name else _qualified(resource)
+        details = _details(resource, name)
+        if causes:
+            details["causes"] = causes
+        return cls(403, "Forbidden", f"{subject} is forbidden: {why}", details)
+
+    @classmethod
     def bad_request(cls, message: str) -> ApiError:
         return cls(400, "BadRequest", message)
 

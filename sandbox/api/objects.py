@@ -29,7 +29,7 @@ from sandbox.patch import (
     server_side_apply,
     strategic_merge,
 )
-from sandbox.resources import BY_PLURAL, Resource
+from sandbox.resources import Resource
 from sandbox.store import ApiError, Store, deletion_finalizers, now_rfc3339
 
 Obj = dict[str, Any]
@@ -65,16 +65,6 @@ def _require_object(value: Any) -> Obj:
     if not isinstance(value, dict):
         raise ApiError.bad_request("the request body must be a JSON object")
     return value
-
-
-def forbidden(resource: Resource, name: str, why: str, details: Obj | None = None) -> ApiError:
-    """apierrors.NewForbidden: ``<resource>[.group] "<name>" is forbidden: <why>``."""
-    qualified = f"{resource.plural}.{resource.group}" if resource.group else resource.plural
-    subject = f'{qualified} "{name}"' if name else qualified
-    info: Obj = {"name": name, "kind": resource.plural}
-    if resource.group:
-        info["group"] = resource.group
-    return ApiError(403, "Forbidden", f"{subject} is forbidden: {why}", {**info, **(details or {})})
 
 
 def check_finalizers(resource: Resource, new: Obj, old: Obj) -> None:
@@ -128,13 +118,13 @@ class ObjectApi:
                 "message": f"namespace {namespace} is being terminated",
                 "field": "metadata.namespace",
             }
-            raise forbidden(
-                resource,
+            raise ApiError.forbidden(
+                resource.plural,
                 # Admission runs before the name is generated: it names the prefix instead.
                 meta.get("name") or meta.get("generateName") or "Unknown",
                 f"unable to create new content in namespace {namespace} because it is being "
                 "terminated",
-                {"causes": [cause]},
+                [cause],
             )
 
     def _finish_dry_run(self, new: Obj, old: Obj | None) -> Obj:
@@ -376,7 +366,7 @@ class ObjectApi:
         namespace controller then empties it and removes its ``kubernetes`` finalizer); a
         later one deletes it only once spec.finalizers is empty."""
         if name in SYSTEM_NAMESPACES:
-            raise forbidden(BY_PLURAL["namespaces"], name, "this namespace may not be deleted")
+            raise ApiError.forbidden("namespaces", name, "this namespace may not be deleted")
         current = self.store.get("namespaces", None, name)
         if current["metadata"].get("deletionTimestamp"):
             if (current.get("spec") or {}).get("finalizers") or dry_run:
