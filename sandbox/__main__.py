@@ -167,6 +167,12 @@ def image_main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     store = images.ImageStore(args.state.resolve())
     if args.command == "load":
+        try:
+            for image in args.image:  # every name checked before any is loaded
+                images.check_reference(image)
+        except ValueError as error:
+            print(f"iris-sandbox image load: {error}", file=sys.stderr)
+            return 2
         for image in args.image:
             store.load(image)
     else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 
 import yaml
@@ -21,6 +22,24 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 PINNING = ("base/kustomization.yaml", "overlays/minikube/kustomization.yaml")
 LOCAL_IMAGE = "iris-ml"
 DOCKER_HUB, HUB_REGISTRY = "docker.io", "registry-1.docker.io"
+
+
+# distribution/reference's grammar, enough to tell a name from a typo:
+# [host[:port]/]path[:tag][@digest]
+_REFERENCE = re.compile(
+    r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?"
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+    r"(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
+)
+
+
+def check_reference(image: str) -> None:
+    """ValueError, worded as docker and containerd word it, unless ``image`` is a reference."""
+    if _REFERENCE.match(image):
+        return
+    if _REFERENCE.match(image.lower()):
+        raise ValueError(f"invalid reference format: repository name must be lowercase: {image!r}")
+    raise ValueError(f"invalid reference format: {image!r}")
 
 
 def normalize(image: str) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.__main__ import main as sandbox_cli
 from sandbox.images import pinned_images
 from sandbox.testing import SandboxProcess, start_sandbox
 from tests.sandbox.inprocess import container_status, pod, running_cluster
@@ -210,3 +211,15 @@ def test_set_image_on_the_api_keeps_the_old_pods_serving(tmp_path: Path) -> None
             a for s in json.loads(endpoints).get("subsets") or [] for a in s.get("addresses") or []
         ]
         assert len(ready) == 2
+
+
+def test_loading_a_malformed_name_loads_nothing_and_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "state"
+    assert sandbox_cli(["image", "load", "iris-ml:2", "Bad Name!!", "--state", str(state)]) == 2
+    assert capsys.readouterr().err == (
+        "iris-sandbox image load: invalid reference format: 'Bad Name!!'\n"
+    )
+    assert sandbox_cli(["image", "ls", "--state", str(state)]) == 0
+    assert "docker.io/library/iris-ml:2" not in capsys.readouterr().out
