@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sandbox.controllers.deployments import template_hash
-from tests.sandbox.inprocess import NAMESPACE, Cluster, python_container, running_cluster
+from tests.sandbox.inprocess import NAMESPACE, Cluster, python_container
 
 pytestmark = pytest.mark.slow
 
@@ -20,12 +18,6 @@ SERVE = (
     "import http.server, os; http.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), "
     "http.server.SimpleHTTPRequestHandler).serve_forever()"
 )
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    with running_cluster(tmp_path) as running:
-        yield running
 
 
 def deployment(name: str, replicas: int) -> Obj:

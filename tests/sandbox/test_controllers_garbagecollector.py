@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,15 +9,9 @@ import pytest
 from sandbox.api.objects import ObjectApi
 from sandbox.resources import BY_PLURAL
 from sandbox.store import ApiError
-from tests.sandbox.inprocess import NAMESPACE, Cluster, running_cluster
+from tests.sandbox.inprocess import NAMESPACE, Cluster
 
 Obj = dict[str, Any]
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    with running_cluster(tmp_path) as running:
-        yield running
 
 
 def ref(owner: Obj, block: bool = False) -> Obj:

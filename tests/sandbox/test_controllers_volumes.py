@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from sandbox.api import defaults
 from sandbox.api.objects import ObjectApi
@@ -17,16 +14,9 @@ from tests.sandbox.inprocess import (
     phase,
     pod,
     python_container,
-    running_cluster,
 )
 
 Obj = dict[str, Any]
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    with running_cluster(tmp_path) as running:
-        yield running
 
 
 def claim(name: str, **spec: Any) -> Obj:

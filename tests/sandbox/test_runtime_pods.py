@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
@@ -34,12 +33,6 @@ pytestmark = pytest.mark.slow
 PRINT_ENV = (
     "import json, os, sys; print(json.dumps(dict(os.environ))); print('to stderr', file=sys.stderr)"
 )
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    with running_cluster(tmp_path) as running:
-        yield running
 
 
 def _log(cluster: Cluster, pod_name: str, container: str) -> list[str]:
