@@ -102,7 +102,15 @@ def test_the_gpu_overlay_on_a_cpu_node_stays_pending(stack: SandboxProcess) -> N
     stack.kubectl("apply", "--server-side", "--force-conflicts", "-k", str(REPO / "overlays/gpu"))
     eventually(lambda: pod_statuses(stack, TRAINING) == ["Pending"] and "ok", "a Pending pod")
     message = eventually(
-        lambda: next((ln for ln in warnings(stack).splitlines() if "FailedScheduling" in ln), None),
+        # The training pod's: the API pods may have met a claim not yet bound at the start.
+        lambda: next(
+            (
+                line
+                for line in warnings(stack).splitlines()
+                if "FailedScheduling" in line and "pod/iris-train-job-" in line
+            ),
+            None,
+        ),
         "FailedScheduling",
     )
     assert message.endswith(
