@@ -9,6 +9,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -139,8 +140,9 @@ class Controller(ABC):
 
     def adopt(self, resource: str, owner: Obj) -> None:
         """ControllerRefManager: take as one's own the orphans (no controller reference) that
-        the owner's selector matches, as after a ``--cascade=orphan`` delete and re-create.
-        An owner being deleted adopts nothing."""
+        the owner's selector matches, as after a ``--cascade=orphan`` delete and re-create,
+        and let go of its own that the selector no longer matches (a relabelled pod is
+        orphaned, and replaced). An owner being deleted adopts and releases nothing."""
         meta = owner["metadata"]
         if meta.get("deletionTimestamp"):
             return
@@ -151,24 +153,42 @@ class Controller(ABC):
         reference = owner_reference(owner)
         for item in items:
             item_meta = item["metadata"]
-            if controller_ref(item) or item_meta.get("deletionTimestamp"):
+            ref = controller_ref(item)
+            matches = match_labels(selector, item_meta.get("labels"))
+            if ref is not None and ref.get("uid") == reference["uid"] and not matches:
+                change = _release
+            elif ref is None and matches and not item_meta.get("deletionTimestamp"):
+                change = _claim
+            else:
                 continue
-            if not match_labels(selector, item_meta.get("labels")):
-                continue
-
-            def claim(obj: Obj) -> None:
-                if controller_ref(obj) is None:
-                    refs = obj["metadata"].setdefault("ownerReferences", [])
-                    refs.append(dict(reference))
-
             try:
-                self.store.mutate(resource, item_meta.get("namespace"), item_meta["name"], claim)
+                self.store.mutate(
+                    resource,
+                    item_meta.get("namespace"),
+                    item_meta["name"],
+                    partial(change, reference=reference),
+                )
             except ApiError as error:
                 if error.code != 404:
                     raise
 
     def event(self, obj: Obj, reason: str, message: str, *, type: str = "Normal") -> None:
         self.ctx.events.record(obj, reason, message, component=self.component, type=type)
+
+
+def _claim(obj: Obj, reference: Obj) -> None:
+    if controller_ref(obj) is None:
+        obj["metadata"].setdefault("ownerReferences", []).append(dict(reference))
+
+
+def _release(obj: Obj, reference: Obj) -> None:
+    """Drop the reference to the owner (by uid), as the release patch does."""
+    meta = obj["metadata"]
+    kept = [ref for ref in meta.get("ownerReferences") or [] if ref.get("uid") != reference["uid"]]
+    if kept:
+        meta["ownerReferences"] = kept
+    else:
+        meta.pop("ownerReferences", None)
 
 
 def key_of(obj: Obj) -> Key:
