@@ -11,7 +11,9 @@ added to ``status.active`` (an UnexpectedJob event, as on a cluster), but count 
 from __future__ import annotations
 
 import copy
+import json
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadCronError, croniter
@@ -124,10 +126,11 @@ class CronJobController(Controller):
         try:
             zone = ZoneInfo(spec["timeZone"]) if spec.get("timeZone") else UTC
         except (ZoneInfoNotFoundError, ValueError):
+            zone_name = spec["timeZone"]
             self.event(
                 cronjob,
                 "UnknownTimeZone",
-                f"invalid timeZone: {spec.get('timeZone')!r}",
+                f"invalid timeZone: {_quote(zone_name)}: unknown time zone {zone_name}",
                 type="Warning",
             )
             return None, active
@@ -139,7 +142,7 @@ class CronJobController(Controller):
             self.event(
                 cronjob,
                 "UnparseableSchedule",
-                f"unparseable schedule: {spec.get('schedule')!r} : {error}",
+                f"unparseable schedule: {_quote(spec.get('schedule', ''))} : {error}",
                 type="Warning",
             )
             return None, active
@@ -152,7 +155,7 @@ class CronJobController(Controller):
             self.event(
                 cronjob,
                 "MissSchedule",
-                f"Missed scheduled time to start a job: {latest.isoformat()}",
+                f"Missed scheduled time to start a job: {format_datetime(latest.astimezone(UTC))}",
                 type="Warning",
             )
             return requeue, active
@@ -203,7 +206,7 @@ class CronJobController(Controller):
                 "labels": dict(meta.get("labels") or {}),
                 "annotations": {
                     **(meta.get("annotations") or {}),
-                    SCHEDULED_AT: scheduled.isoformat(),
+                    SCHEDULED_AT: _rfc3339(scheduled),
                 },
                 "ownerReferences": [owner_reference(cronjob)],
             },
@@ -217,3 +220,14 @@ class CronJobController(Controller):
             raise
         self.event(cronjob, "SuccessfulCreate", f"Created job {name}")
         return created
+
+
+def _quote(text: str) -> str:
+    """Go's %q of a string."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _rfc3339(moment: datetime) -> str:
+    """Go's time.RFC3339 in the moment's own zone: a zero offset is written Z."""
+    text = moment.isoformat()
+    return text[: -len("+00:00")] + "Z" if text.endswith("+00:00") else text

@@ -37,6 +37,9 @@ class ManualClock(Clock):
     def advance(self, seconds: float) -> None:
         self._now += seconds
 
+    def set(self, moment: datetime) -> None:
+        self._now = moment.timestamp()
+
     def sleep(self, seconds: float) -> None:
         self.advance(seconds)
 
