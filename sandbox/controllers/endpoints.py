@@ -44,8 +44,9 @@ class EndpointsController(Controller):
         if not selector:
             return None  # endpoints of selector-less services are the user's to manage
         pods, _ = self.store.list("pods", namespace)
-        # a Terminating pod leaves the Endpoints at once but stays in its slice, terminating
-        # (ShouldPodBeInEndpoints with includeTerminating false / true)
+        # a Terminating pod leaves the Endpoints at once (unless the service publishes
+        # not-ready addresses) but stays in its slice, terminating (ShouldPodBeInEndpoints
+        # with includeTerminating = publishNotReadyAddresses / true)
         candidates = [
             pod
             for pod in pods
@@ -53,7 +54,8 @@ class EndpointsController(Controller):
             and is_pod_running_or_pending(pod)
             and (pod.get("spec") or {}).get("nodeName")
         ]
-        matching = [pod for pod in candidates if is_pod_active(pod)]
+        publish = bool(service["spec"].get("publishNotReadyAddresses"))
+        matching = [pod for pod in candidates if publish or is_pod_active(pod)]
         subsets = _subsets(service, matching)
         wanted: Obj = {
             "apiVersion": "v1",
@@ -141,6 +143,8 @@ def _pod_ports(service: Obj, pod: Obj) -> list[Obj]:
         entry: Obj = {"port": number, "protocol": port.get("protocol", "TCP")}
         if port.get("name"):
             entry["name"] = port["name"]
+        if port.get("appProtocol"):
+            entry["appProtocol"] = port["appProtocol"]
         ports.append(entry)
     return ports
 
@@ -154,7 +158,8 @@ def _slice_groups(service: Obj, pods: list[Obj]) -> list[Obj]:
     """Slice bodies (endpoints + ports), one per distinct port set."""
     groups: dict[str, Obj] = {}
     for pod in sorted(pods, key=lambda p: p["metadata"]["name"]):
-        ports = _pod_ports(service, pod)
+        # a slice's port name is a pointer the controller always sets: "" when unnamed
+        ports = [{"name": "", **port} for port in _pod_ports(service, pod)]
         if not ports:
             continue
         group = groups.setdefault(repr(ports), {"endpoints": [], "ports": ports})
@@ -177,6 +182,7 @@ def _slice_groups(service: Obj, pods: list[Obj]) -> list[Obj]:
 def _subsets(service: Obj, pods: list[Obj]) -> list[Obj]:
     """One subset per distinct port set, as the endpoints controller packs them."""
     groups: dict[str, Obj] = {}
+    publish = bool(service["spec"].get("publishNotReadyAddresses"))
     for pod in sorted(pods, key=lambda p: p["metadata"]["name"]):
         ports = _pod_ports(service, pod)
         if not ports:
@@ -185,5 +191,6 @@ def _subsets(service: Obj, pods: list[Obj]) -> list[Obj]:
             repr(ports), {"addresses": [], "notReadyAddresses": [], "ports": ports}
         )
         address = {"ip": "127.0.0.1", "nodeName": NODE_NAME, "targetRef": _target_ref(pod)}
-        subset["addresses" if is_pod_ready(pod) else "notReadyAddresses"].append(address)
+        ready = publish or is_pod_ready(pod)  # addEndpointSubset's tolerateUnreadyEndpoints
+        subset["addresses" if ready else "notReadyAddresses"].append(address)
     return [{key: value for key, value in s.items() if value} for s in groups.values()]
