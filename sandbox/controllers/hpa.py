@@ -1,8 +1,9 @@
 """HorizontalPodAutoscalers as on a cluster without metrics-server.
 
 Replica counts are kept within [minReplicas, maxReplicas] (the target is scaled to the bound,
-as the real controller does before it looks at metrics); metrics are never available, so
-ScalingActive is False with reason FailedGetResourceMetric and currentMetrics stays empty.
+as the real controller does before it looks at metrics); within them metrics are never
+available, so ScalingActive is False with reason FailedGetResourceMetric, nothing is scaled
+and currentMetrics stays empty.
 """
 
 from __future__ import annotations
@@ -33,15 +34,23 @@ class HorizontalPodAutoscalerController(Controller):
         plural = RESOURCES.get(ref.get("kind", ""))
         target = self.get(plural, namespace, ref.get("name", "")) if plural else None
         if plural is None or target is None:
-            message = f'{plural or ref.get("kind")} "{ref.get("name")}" not found'
+            group = str(ref.get("apiVersion") or "").rpartition("/")[0]
+            if plural is None:  # the RESTMapper's NoKindMatchError
+                error = f'no matches for kind "{ref.get("kind")}" in group "{group}"'
+            else:
+                error = f'{plural}.apps "{ref.get("name")}" not found'
             conditions = set_condition(
-                conditions, "AbleToScale", "False", "FailedGetScale", message, now
+                conditions,
+                "AbleToScale",
+                "False",
+                "FailedGetScale",
+                f"the HPA controller was unable to get the target's current scale: {error}",
+                now,
             )
-            self.event(hpa, "FailedGetScale", message, type="Warning")
+            self.event(hpa, "FailedGetScale", error, type="Warning")
             self._write(namespace, name, {**status, "conditions": conditions})
             return SYNC_SECONDS
         current = int((target.get("spec") or {}).get("replicas", 1))
-        desired = min(max(current, low), high)
         conditions = set_condition(
             conditions,
             "AbleToScale",
@@ -50,8 +59,10 @@ class HorizontalPodAutoscalerController(Controller):
             "the HPA controller was able to get the target's current scale",
             now,
         )
+        # reconcileAutoscaler: out of [min, max] the target is scaled to the bound without
+        # looking at metrics; within it, the metrics decide, and they are never available
         if current == 0:
-            desired = 0
+            desired, reason = 0, ""
             conditions = set_condition(
                 conditions,
                 "ScalingActive",
@@ -60,45 +71,50 @@ class HorizontalPodAutoscalerController(Controller):
                 "scaling is disabled since the replica count of the target is zero",
                 now,
             )
+        elif current > high:
+            desired, reason = high, "Current number of replicas above Spec.MaxReplicas"
+        elif current < low:
+            desired, reason = low, "Current number of replicas below Spec.MinReplicas"
         else:
+            # computeReplicasForMetrics fails; desiredReplicas stays what it was
             metric = _metric_name(spec)
-            message = (
-                f"the HPA was unable to compute the replica count: failed to get {metric} "
-                f"utilization: unable to get metrics for resource {metric}: unable to fetch "
-                "metrics from resource metrics API: the server could not find the requested "
-                "resource (get pods.metrics.k8s.io)"
+            error = (
+                f"failed to get {metric} utilization: unable to get metrics for resource "
+                f"{metric}: unable to fetch metrics from resource metrics API: the server could "
+                "not find the requested resource (get pods.metrics.k8s.io)"
             )
             conditions = set_condition(
-                conditions, "ScalingActive", "False", "FailedGetResourceMetric", message, now
-            )
-            self.event(hpa, "FailedGetResourceMetric", message, type="Warning")
-        if desired < current:
-            limit = (
-                "True",
-                "TooManyReplicas",
-                "the desired replica count is more than the maximum replica count",
-            )
-        elif desired > current:
-            limit = (
-                "True",
-                "TooFewReplicas",
-                "the desired replica count is less than the minimum replica count",
-            )
-        else:
-            limit = (
+                conditions,
+                "ScalingActive",
                 "False",
-                "DesiredWithinRange",
-                "the desired count is within the acceptable range",
+                "FailedGetResourceMetric",
+                f"the HPA was unable to compute the replica count: {error}",
+                now,
             )
-        conditions = set_condition(conditions, "ScalingLimited", *limit, now)
-        if desired != current:
-            bound = "below Spec.MinReplicas" if desired > current else "above Spec.MaxReplicas"
-            self.store.mutate(plural, namespace, ref["name"], lambda t: _scale(t, desired))
+            self.event(hpa, "FailedGetResourceMetric", error, type="Warning")
+            count = max(1, len(spec.get("metrics") or []))
             self.event(
                 hpa,
-                "SuccessfulRescale",
-                f"New size: {desired}; reason: Current number of replicas {bound}",
+                "FailedComputeMetricsReplicas",
+                f"invalid metrics ({count} invalid out of {count}), first error is: "
+                f"failed to get {metric} resource metric value: {error}",
+                type="Warning",
             )
+            status.update(currentReplicas=current, conditions=conditions)
+            status.pop("currentMetrics", None)
+            self._write(namespace, name, status)
+            return SYNC_SECONDS
+        if desired != current:
+            self.store.mutate(plural, namespace, ref["name"], lambda t: _scale(t, desired))
+            conditions = set_condition(
+                conditions,
+                "AbleToScale",
+                "True",
+                "SucceededRescale",
+                f"the HPA controller was able to update the target scale to {desired}",
+                now,
+            )
+            self.event(hpa, "SuccessfulRescale", f"New size: {desired}; reason: {reason}")
             status["lastScaleTime"] = now
         status.update(
             observedGeneration=hpa["metadata"].get("generation", 1),
