@@ -220,7 +220,7 @@ def test_endpoint_slices_follow_readiness(cluster: Cluster) -> None:
         lambda: [e for e in slice_endpoints() if e["conditions"]["ready"]], "a ready endpoint"
     )
     (endpoint_slice,) = cluster.store.list("endpointslices", NAMESPACE)[0]
-    assert endpoint_slice["ports"] == [{"port": 8000, "protocol": "TCP"}]
+    assert endpoint_slice["ports"] == [{"name": "", "port": 8000, "protocol": "TCP"}]
     assert endpoint_slice["metadata"]["ownerReferences"][0]["uid"] == service["metadata"]["uid"]
     cluster.store.delete("services", NAMESPACE, "sliced-svc")
     cluster.wait_for(
