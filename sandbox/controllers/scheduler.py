@@ -7,7 +7,6 @@ FailedScheduling event worded as the real FitError. It is retried when the clust
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 
 from sandbox.api import binding
@@ -47,7 +46,7 @@ class Scheduler(Controller):
         if resource in self.watches or ended:
             # A freed or changed resource may make any waiting pod fit: retry them all.
             for key in list(self._attempts):
-                self.queue.add(key, max(0.0, self._not_before.get(key, 0) - time.monotonic()))
+                self.queue.add(key, max(0.0, self._wait(key)))
         if resource == "pods":
             self.queue.add((obj["metadata"].get("namespace") or "", obj["metadata"]["name"]))
 
@@ -68,7 +67,7 @@ class Scheduler(Controller):
             self._attempts.pop(key, None)
             self._not_before.pop(key, None)
             return None
-        wait = self._not_before.get(key, 0) - time.monotonic()
+        wait = self._wait(key)
         if wait > 0:
             return wait
         problem = self.why_not(pod)
@@ -80,9 +79,15 @@ class Scheduler(Controller):
         attempts = self._attempts.get(key, 0) + 1
         self._attempts[key] = attempts
         backoff = min(BACKOFF_START * 2 ** (attempts - 1), BACKOFF_MAX)
-        self._not_before[key] = time.monotonic() + backoff
+        self._not_before[key] = self.ctx.clock.timestamp() + backoff
         self._unschedulable(pod, problem)
         return None  # retried on a cluster change (or the periodic flush)
+
+    def _wait(self, key: Key) -> float:
+        """Real seconds until the pod's back-off ends (sandbox time, as every back-off)."""
+        return self.ctx.clock.real_seconds(
+            self._not_before.get(key, 0) - self.ctx.clock.timestamp()
+        )
 
     def why_not(self, pod: Obj) -> str | None:
         """None when the pod fits the node, else the FailedScheduling message."""
