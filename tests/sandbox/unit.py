@@ -48,12 +48,13 @@ class ManualClock(Clock):
 class Bench:
     store: Store
     clock: ManualClock
+    state_dir: Path
     ctx: Context = field(init=False)
 
     def __post_init__(self) -> None:
         self.ctx = Context(
             store=self.store,
-            state_dir=Path("/nonexistent"),
+            state_dir=self.state_dir,
             clock=self.clock,
             events=EventRecorder(self.store),
         )
@@ -94,12 +95,15 @@ class Bench:
         return sorted(event["message"] for event in self.events(reason))
 
 
-def bench(*, node: bool = False, start: datetime | None = None) -> Bench:
+def bench(
+    *, node: bool = False, start: datetime | None = None, state_dir: Path | None = None
+) -> Bench:
     """A store with the test namespace (and, with ``node``, the node and system namespaces)."""
     store = Store(None)
     if node:
         bootstrap(store)
-    created = Bench(store, ManualClock(start))
+    # controllers that keep no files never look at the state directory
+    created = Bench(store, ManualClock(start), state_dir or Path("/nonexistent"))
     created.create("namespaces", {"metadata": {"name": NAMESPACE}})
     return created
 
