@@ -152,6 +152,8 @@ class Controller(ABC):
         items, _ = self.store.list(resource, meta.get("namespace"))
         reference = owner_reference(owner)
         for item in items:
+            if resource == "pods" and not is_pod_active(item):
+                continue  # claimPods is handed the active pods only (FilterActivePods)
             item_meta = item["metadata"]
             ref = controller_ref(item)
             matches = match_labels(selector, item_meta.get("labels"))

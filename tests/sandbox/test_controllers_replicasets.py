@@ -190,6 +190,22 @@ def test_a_relabelled_pod_is_released_and_replaced() -> None:
     assert len(replacements) == 1 and replacements[0]["metadata"]["name"] != name
 
 
+def test_finished_pods_are_neither_adopted_nor_released() -> None:
+    unit = bench()
+    controller = ReplicaSetController(unit.ctx)
+    unit.create("pods", bare_pod("done", {"app": "web"}))
+    unit.set_status("pods", "done", phase="Succeeded")
+    rs = unit.create("replicasets", replicaset("web", 1))
+    controller.reconcile(NAMESPACE, "web")
+    assert "ownerReferences" not in (unit.get("pods", "done") or {})["metadata"]
+    (mine,) = [p for p in live_pods(unit) if owned_by(p, rs)]
+    name = mine["metadata"]["name"]
+    unit.set_status("pods", name, phase="Failed")
+    unit.store.mutate("pods", NAMESPACE, name, lambda p: p["metadata"]["labels"].update(app="x"))
+    controller.reconcile(NAMESPACE, "web")
+    assert owned_by(unit.get("pods", name) or {}, rs)  # still its own, kept for its history
+
+
 def test_a_replicaset_being_deleted_neither_creates_nor_adopts() -> None:
     unit = bench()
     controller = ReplicaSetController(unit.ctx)
