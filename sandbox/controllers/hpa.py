@@ -100,7 +100,11 @@ class HorizontalPodAutoscalerController(Controller):
                 f"failed to get {metric} resource metric value: {error}",
                 type="Warning",
             )
-            status.update(currentReplicas=current, conditions=conditions)
+            status.update(
+                observedGeneration=hpa["metadata"].get("generation", 1),
+                currentReplicas=current,
+                conditions=conditions,
+            )
             status.pop("currentMetrics", None)
             self._write(namespace, name, status)
             return SYNC_SECONDS
