@@ -152,6 +152,7 @@ class CronJobController(Controller):
             return requeue, active
         deadline = spec.get("startingDeadlineSeconds")
         if deadline is not None and latest + timedelta(seconds=int(deadline)) < now:
+            # the time as Go's scheduledTime.UTC().Format(time.RFC1123Z) writes it
             self.event(
                 cronjob,
                 "MissSchedule",
