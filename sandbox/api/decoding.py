@@ -576,15 +576,23 @@ def load_patch(body: bytes, patch_type: str, directive: str) -> tuple[Any, list[
     try:
         document = load_json(body)
     except ValueError as error:
-        if patch_type == "application/strategic-merge-patch+json" or not checking:
+        if patch_type == "application/strategic-merge-patch+json":
             raise ApiError.bad_request(str(error)) from error
-        raise ApiError.bad_request(f"error decoding patch: {error}") from error
+        if checking:
+            raise ApiError.bad_request(f"error decoding patch: {error}") from error
+        if patch_type == "application/merge-patch+json":
+            raise ApiError.bad_request("Invalid JSON Patch") from error  # json-patch's own
+        raise ApiError.bad_request(str(error)) from error
     strict: list[str] = []
     if patch_type == "application/json-patch+json":
         if not isinstance(document, list):
+            # Strict and Warn read the operations into the handler's type, Ignore into
+            # json-patch's own.
+            into = "[]handlers.jsonPatchOp" if checking else "jsonpatch.Patch"
+            prefix = "error decoding patch: " if checking else ""
             raise ApiError.bad_request(
-                f"error decoding patch: json: cannot unmarshal {_json_kind(document)} into Go "
-                "value of type []handlers.jsonPatchOp"
+                f"{prefix}json: cannot unmarshal {_json_kind(document)} into Go value of type "
+                f"{into}"
             )
         if checking:
             for position, operation in enumerate(document):

@@ -294,6 +294,25 @@ def test_kubectl_patch_warns_of_unknown_fields(kube: SandboxProcess) -> None:
         assert result.stdout == "deployment.apps/pw patched (no change)\n"
 
 
+def test_json_patch_operations_are_decoded_strictly_too(kube: SandboxProcess) -> None:
+    kube.kubectl("apply", "-f", "-", input=_deployment("ops"))
+    kube.kubectl("-n", NS, "label", "deploy", "ops", "x=y")
+    remove = '[{"op":"remove","path":"/metadata/labels/x","vaule":1}]'
+    result = kube.kubectl("-n", NS, "patch", "deploy", "ops", "--type", "json", "-p", remove)
+    assert result.stderr == 'Warning: json patch unknown field "[0].vaule"\n'
+    assert "labels" not in _get(kube, "deploy", "ops")["metadata"]  # type: ignore[operator]
+    _, strict = decoding.load_patch(
+        b'[{"op":"add","op":"add","path":"/a","value":1,"Value":2}]',
+        "application/json-patch+json",
+        decoding.STRICT,
+    )
+    assert strict == [
+        'json patch duplicate field "[0].op"',
+        'json patch unknown field "[0].Value"',
+    ]
+    assert decoding.load_patch(remove.encode(), "application/json-patch+json", "Ignore")[1] == []
+
+
 def test_malformed_patch_bodies(kube: SandboxProcess) -> None:
     kube.kubectl("apply", "-f", "-", input=_deployment("mal"))
     patch = ["-n", NS, "patch", "deploy", "mal"]
