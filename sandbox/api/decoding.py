@@ -572,7 +572,7 @@ def load_patch(body: bytes, patch_type: str, directive: str) -> tuple[Any, list[
     JSON patch operations), refused as the patch handler refuses malformed ones."""
     checking = directive != IGNORE
     if patch_type == "application/apply-patch+yaml":
-        return _load_yaml(body), []
+        return _load_apply(body), []
     try:
         document = load_json(body)
     except ValueError as error:
@@ -918,6 +918,28 @@ def _go_type(value: Any) -> str:
     if isinstance(value, dict):
         return "map[string]interface {}"
     return "[]interface {}"
+
+
+def _load_apply(body: bytes) -> Any:
+    """An apply patch: JSON (what kubectl sends) read as JSON, which is quicker; YAML, or JSON
+    with a duplicated key, read as YAML so that duplicates are reported by line as go-yaml
+    reports them."""
+    if body.lstrip()[:1] == b"{":
+        duplicated = False
+
+        def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+            nonlocal duplicated
+            result = dict(items)
+            duplicated = duplicated or len(result) != len(items)
+            return result
+
+        try:
+            document = json.loads(body.decode(errors="replace"), object_pairs_hook=pairs)
+        except ValueError:
+            document = None
+        if isinstance(document, dict) and not duplicated:
+            return document
+    return _load_yaml(body)
 
 
 def _load_yaml(body: bytes) -> Any:
