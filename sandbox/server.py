@@ -25,7 +25,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from sandbox import discovery, openapi, tables
-from sandbox.api import auth, binding, logs, protobuf, proxy
+from sandbox.api import auth, binding, decoding, logs, protobuf, proxy
 from sandbox.api import exec as pod_exec
 from sandbox.api.objects import ObjectApi, WriteOptions, decode_body
 from sandbox.api.portforward import SUBPROTOCOL, PortForwardSession
@@ -120,14 +120,24 @@ def _table_include(request: Request) -> str:
     return include
 
 
+# The options type each write method decodes its query parameters into.
+_OPTIONS = {"POST": "CreateOptions", "PUT": "UpdateOptions", "PATCH": "PatchOptions"}
+
+
 def _write_options(request: Request) -> WriteOptions:
     field_manager = request.query_params.get("fieldManager", "")
     user_agent = request.headers.get("user-agent", "").split("/")[0][:128]
+    validation = decoding.WARN
+    if request.method in _OPTIONS:
+        validation = decoding.directive_of(
+            request.query_params.get("fieldValidation"), _OPTIONS[request.method]
+        )
     return WriteOptions(
         dry_run=request.query_params.get("dryRun") == "All",
         field_manager=field_manager,
         manager=field_manager or user_agent or "unknown",
         force=_flag(request, "force"),
+        validation=validation,
     )
 
 
@@ -232,6 +242,13 @@ class ApiServer:
     # ------------------------------------------------------------ plain calls
 
     def _sync(self, request: Request, target: Target, content_type: str, body: bytes) -> Response:
+        with decoding.collecting_warnings() as warnings:
+            response = self._call(request, target, content_type, body)
+        for warning in warnings:
+            response.headers.append("Warning", decoding.warning_header(warning))
+        return response
+
+    def _call(self, request: Request, target: Target, content_type: str, body: bytes) -> Response:
         method, resource = request.method, target.resource
         ns, name, sub = target.namespace, target.name, target.subresource
         if resource.namespaced and ns is None and (name or method not in ("GET",)):
@@ -272,11 +289,16 @@ class ApiServer:
         if method == "POST" and sub == "binding" and name is not None and ns is not None:
             return json_response(binding.bind(self.store, ns, name, decode_body(body)), 201)
         if method == "POST" and name is None:
-            created = self.objects.create(resource, ns, decode_body(body), options)
-            return json_response(created, 201)
+            sent = decoding.decode_object(resource, body, options.validation)
+            return json_response(self.objects.create(resource, ns, sent, options), 201)
         if method == "PUT" and name is not None:
-            updated = self.objects.replace(resource, ns, name, decode_body(body), sub, options)
-            return json_response(updated)
+            # A scale subresource takes a Scale, which the scale handler reads itself.
+            sent = (
+                decode_body(body)
+                if sub == "scale"
+                else decoding.decode_object(resource, body, options.validation)
+            )
+            return json_response(self.objects.replace(resource, ns, name, sent, sub, options))
         if method == "PATCH" and name is not None:
             if content_type not in PATCH_TYPES:
                 raise ApiError(

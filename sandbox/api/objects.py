@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from sandbox import openapi
-from sandbox.api import defaults, field, ownership
+from sandbox.api import decoding, defaults, field, ownership
 from sandbox.api.field import Path
 from sandbox.clock import format_time
 from sandbox.patch import (
@@ -43,12 +43,14 @@ ORPHAN_BY_DEFAULT = ("jobs",)
 @dataclass
 class WriteOptions:
     """The query parameters of a write, and who makes it (``manager``: the fieldManager
-    parameter, else the client's User-Agent name, as the real server does)."""
+    parameter, else the client's User-Agent name, as the real server does); ``validation``
+    is the fieldValidation directive."""
 
     dry_run: bool = False
     field_manager: str = ""
     manager: str = ""
     force: bool = False
+    validation: str = decoding.WARN
 
 
 def decode_body(body: bytes, content_type: str = "application/json") -> Any:
@@ -229,7 +231,7 @@ class ObjectApi:
                 "MethodNotAllowed",
                 "the server does not allow this method on the requested resource",
             )
-        document = decode_body(body, patch_type)
+        document, patch_strict = decoding.load_patch(body, patch_type, options.validation)
         schema = openapi.kind_schema(resource.plural)
         if patch_type == APPLY_PATCH:
             applied = _require_object(document)
@@ -237,6 +239,8 @@ class ObjectApi:
                 raise ApiError.bad_request(
                     "PATCH with apply requires a fieldManager query parameter"
                 )
+            if subresource != "scale":
+                decoding.check_apply(resource, applied, options.validation)
             try:
                 self.store.get(resource.plural, namespace, name)
             except ApiError as error:
@@ -253,6 +257,10 @@ class ObjectApi:
             if patch_type == APPLY_PATCH:
                 ownership.check_apply(obj, document, options.field_manager, schema, options.force)
             new = _apply_patch(obj, patch_type, document, schema, options)
+            if patch_type != APPLY_PATCH:
+                decoding.check_patched(
+                    resource, patch_type, new, document, options.validation, patch_strict
+                )
             new_meta = new.setdefault("metadata", {})
             for fixed in ("name", "namespace", "uid", "creationTimestamp", "resourceVersion"):
                 if fixed in old["metadata"]:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import math
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+from sandbox.api import decoding
 from sandbox.clock import format_time, parse_time
 from sandbox.controllers.base import (
     NAME_ALPHABET,
@@ -24,6 +26,8 @@ from sandbox.controllers.base import (
     set_condition,
 )
 from sandbox.store import ApiError
+
+log = logging.getLogger(__name__)
 
 HASH_LABEL = "pod-template-hash"
 REVISION = "deployment.kubernetes.io/revision"
@@ -43,6 +47,12 @@ class DeploymentController(Controller):
             return None
         if deployment["metadata"].get("deletionTimestamp"):
             return None  # being deleted: the garbage collector now decides what its pods become
+        problem = decoding.type_error("deployments", deployment)
+        if problem:
+            # The API refuses such objects; one stored before it did is left alone, not
+            # retried: nothing but a new write can change it.
+            log.warning("deployment %s/%s is not a valid Deployment: %s", namespace, name, problem)
+            return None
         self.adopt("replicasets", deployment)
         spec = deployment.get("spec") or {}
         desired = int(spec.get("replicas", 1))
@@ -396,10 +406,17 @@ def _rolling_bounds(spec: Obj, desired: int) -> tuple[int, int]:
 
 
 def _scaled(value: int | str, total: int, *, round_up: bool) -> int:
-    if isinstance(value, str) and value.endswith("%"):
-        share = total * int(value[:-1]) / 100
+    """An int-or-percent of ``total``; a value that is neither counts as the default 25%."""
+    text = str(value)
+    percent = text.endswith("%")
+    try:
+        number = int(text[:-1] if percent else text)
+    except ValueError:
+        number, percent = 25, True
+    if percent:
+        share = total * number / 100
         return math.ceil(share) if round_up else math.floor(share)
-    return int(value)
+    return number
 
 
 def _complete(deployment: Obj, owned: list[Obj], new: Obj | None, desired: int) -> bool:

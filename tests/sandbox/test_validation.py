@@ -169,9 +169,9 @@ kind: Deployment
 metadata: {name: negative, namespace: validation}
 spec:
   replicas: -1
-  selector: {matchLabels: {app: n}}
+  selector: {matchLabels: {app: "n"}}
   template:
-    metadata: {labels: {app: n}}
+    metadata: {labels: {app: "n"}}
     spec: {containers: [{name: c, image: busybox}]}
 """
     stderr = _refusal(cluster, "apply", "-f", "-", manifest=manifest)
