@@ -130,26 +130,17 @@ class ObjectApi:
         obj = copy.deepcopy(_require_object(body))
         self._check_namespace(resource, namespace, obj, creating=True)
         meta = obj["metadata"]
-        if not meta.get("name") and not meta.get("generateName"):
-            raise ApiError.invalid(
-                resource.plural,
-                "",
-                [field.required(Path("metadata.name"), "name or generateName is required")],
-            )
         if options.manager and not meta.get("managedFields"):
             ownership.record_update(
                 obj, None, options.manager, openapi.kind_schema(resource.plural)
             )
         registry.prepare(resource, obj, None, self.store)
         if options.dry_run:
-            if meta.get("name"):
-                try:
-                    self.store.get(resource.plural, namespace, meta["name"])
-                except ApiError:
-                    return self._finish_dry_run(obj, None)
-                raise ApiError.already_exists(resource.plural, meta["name"])
-            meta["name"] = meta["generateName"] + "dryrun"
-            return self._finish_dry_run(obj, None)
+            try:
+                self.store.get(resource.plural, namespace, meta["name"])
+            except ApiError:
+                return self._finish_dry_run(obj, None)
+            raise ApiError.already_exists(resource.plural, meta["name"])
         return self.store.create(resource.plural, obj)
 
     def replace(

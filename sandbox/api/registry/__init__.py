@@ -8,6 +8,7 @@ collected into one 422, as kube-apiserver reports them), then its allocators.
 
 from __future__ import annotations
 
+import random
 import uuid
 
 from sandbox.api.registry.apps import DeploymentStrategy, ReplicaSetStrategy
@@ -49,6 +50,9 @@ STRATEGIES: dict[str, Strategy] = {
     "networkpolicies": NetworkPolicyStrategy(),
 }
 _DEFAULT = Strategy()
+# names.SimpleNameGenerator: five characters that cannot spell words, after at most 58.
+_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+_GENERATED_PREFIX_MAX = 63 - 5
 
 
 def strategy(resource: Resource) -> Strategy:
@@ -67,6 +71,11 @@ def prepare(resource: Resource, obj: Obj, old: Obj | None, store: Store) -> Obj:
     if old is None:
         meta.pop("resourceVersion", None)
         meta["uid"] = str(uuid.uuid4())
+        prefix = text(meta.get("generateName"))
+        if prefix and not text(meta.get("name")):
+            # BeforeCreate names the object before validating it.
+            suffix = "".join(random.choices(_NAME_ALPHABET, k=5))
+            meta["name"] = prefix[:_GENERATED_PREFIX_MAX] + suffix
     else:
         for kept in ("uid", "creationTimestamp"):
             meta[kept] = old["metadata"].get(kept)

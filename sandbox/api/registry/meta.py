@@ -217,8 +217,8 @@ def _owner_reference_errors(references: Any, path: Path) -> ErrorList:
 
 
 def validate_object_meta(meta: Obj, name_rule: names.NameRule) -> ErrorList:
-    """ValidateObjectMeta on create, core's finalizer rule included. A name still to be
-    generated from generateName is checked by the store that generates it."""
+    """ValidateObjectMeta on create (the name already generated), core's finalizer rule
+    included."""
     path = METADATA
     errors: ErrorList = []
     generate = text(meta.get("generateName"))
