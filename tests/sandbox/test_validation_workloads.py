@@ -249,3 +249,34 @@ def test_object_names_follow_each_kinds_rule(cluster: SandboxProcess) -> None:
     # A dot is fine in a subdomain (a ConfigMap), not in a label (a container).
     config = f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: my.config, namespace: {NS}}}\n"
     assert accepted(cluster, config) == "configmap/my.config created"
+
+
+def test_a_pods_spec_changes_only_in_its_images_deadline_and_tolerations(
+    cluster: SandboxProcess,
+) -> None:
+    manifest = f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: settled, namespace: {NS}}}
+spec:
+  activeDeadlineSeconds: 600
+  containers: [{{name: c, image: busybox:1, env: [{{name: A, value: "1"}}]}}]
+"""
+    accepted(cluster, manifest)
+    cluster.kubectl("set", "image", "-n", NS, "pod/settled", "c=busybox:2")
+    cluster.kubectl("label", "-n", NS, "pod/settled", "tier=web")
+    changed = manifest.replace('value: "1"', 'value: "2"').replace("busybox:1", "busybox:2")
+    assert refused(cluster, changed) == [
+        'The Pod "settled" is invalid: spec: Forbidden: pod updates may not change fields other '
+        "than `spec.containers[*].image`,`spec.initContainers[*].image`,"
+        "`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing "
+        "tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was "
+        "previously negative)"
+    ]
+    longer = manifest.replace("600", "900").replace("busybox:1", "busybox:2")
+    assert refused(cluster, longer) == [
+        'The Pod "settled" is invalid: spec.activeDeadlineSeconds: Invalid value: 900: must be '
+        "less than or equal to previous value"
+    ]
+    shorter = manifest.replace("600", "300").replace("busybox:1", "busybox:2")
+    assert accepted(cluster, shorter) == "pod/settled configured"
