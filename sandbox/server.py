@@ -44,6 +44,8 @@ PROTOBUF = "application/vnd.kubernetes.protobuf"
 _STREAMING = re.compile(r"^/api/v1/namespaces/([^/]+)/pods/([^/]+)/(exec|attach|portforward)$")
 PORT_FORWARD_PATH = "/api/v1/namespaces/{namespace}/pods/{name}/portforward"
 EXEC_PATH = "/api/v1/namespaces/{namespace}/pods/{name}/exec"
+# kube-apiserver's --max-request-bytes default: limitedReadBody refuses a larger write.
+MAX_REQUEST_BODY = 3 * 1024 * 1024
 
 
 @dataclass
@@ -186,6 +188,12 @@ class ApiServer:
             return await self._proxy(request, target)
         content_type = request.headers.get("content-type", "").split(";")[0].strip()
         body = await request.body()
+        if len(body) > MAX_REQUEST_BODY:
+            raise ApiError(
+                413,
+                "RequestEntityTooLarge",
+                f"Request entity too large: limit is {MAX_REQUEST_BODY}",
+            )
         if target.resource.plural in auth.REVIEWS:
             if request.method != "POST" or target.name is not None:
                 raise ApiError(

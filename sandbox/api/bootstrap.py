@@ -9,7 +9,7 @@ from typing import Any
 import psutil
 
 from sandbox import images
-from sandbox.api import defaults
+from sandbox.api import registry
 from sandbox.api.objects import SYSTEM_NAMESPACES
 from sandbox.controllers.volumes import DEFAULT_STORAGE_CLASS, PROVISIONER
 from sandbox.discovery import VERSION_INFO
@@ -110,7 +110,7 @@ def bootstrap(store: Store, state_dir: Path | None = None, *, gpus: int = 0) -> 
         except ApiError:
             namespace = {"metadata": {"name": name}}
             store.create(
-                "namespaces", defaults.prepare(BY_PLURAL["namespaces"], namespace, None, store)
+                "namespaces", registry.prepare(BY_PLURAL["namespaces"], namespace, None, store)
             )
     try:
         known = store.get("storageclasses", None, DEFAULT_STORAGE_CLASS)

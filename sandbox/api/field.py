@@ -201,8 +201,10 @@ def forbidden(path: Path, detail: str) -> FieldError:
     return FieldError(FORBIDDEN, str(path), None, detail)
 
 
-def too_long(path: Path, value: Any, max_length: int) -> FieldError:
-    return FieldError(TOO_LONG, str(path), value, f"must have at most {max_length} bytes")
+def too_long(path: Path, max_length: int) -> FieldError:
+    """TooLong as 1.32 words it (the value is never printed)."""
+    unit = "byte" if max_length == 1 else "bytes"
+    return FieldError(TOO_LONG, str(path), None, f"may not be more than {max_length} {unit}")
 
 
 def too_many(path: Path, actual: int, max_items: int) -> FieldError:

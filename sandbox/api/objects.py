@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from sandbox import openapi
-from sandbox.api import decoding, defaults, field, ownership
+from sandbox.api import decoding, field, ownership, registry
 from sandbox.api.field import Path
 from sandbox.clock import format_time
 from sandbox.patch import (
@@ -67,24 +67,6 @@ def _require_object(value: Any) -> Obj:
     if not isinstance(value, dict):
         raise ApiError.bad_request("the request body must be a JSON object")
     return value
-
-
-def check_finalizers(resource: Resource, new: Obj, old: Obj) -> None:
-    """ValidateObjectMetaUpdate: an object being deleted takes no new finalizers."""
-    if not old["metadata"].get("deletionTimestamp"):
-        return
-    before = set(old["metadata"].get("finalizers") or [])
-    extra = sorted(set(new.get("metadata", {}).get("finalizers") or []) - before)
-    if extra:
-        listed = ", ".join(f'"{f}"' for f in extra)
-        detail = (
-            "no new finalizers can be added if the object is being deleted, found new "
-            f"finalizers []string{{{listed}}}"
-        )
-        name = old["metadata"]["name"]
-        raise ApiError.invalid(
-            resource.plural, name, [field.forbidden(Path("metadata.finalizers"), detail)]
-        )
 
 
 class ObjectApi:
@@ -150,26 +132,17 @@ class ObjectApi:
         obj = copy.deepcopy(_require_object(body))
         self._check_namespace(resource, namespace, obj, creating=True)
         meta = obj["metadata"]
-        if not meta.get("name") and not meta.get("generateName"):
-            raise ApiError.invalid(
-                resource.plural,
-                "",
-                [field.required(Path("metadata.name"), "name or generateName is required")],
-            )
         if options.manager and not meta.get("managedFields"):
             ownership.record_update(
                 obj, None, options.manager, openapi.kind_schema(resource.plural)
             )
-        defaults.prepare(resource, obj, None, self.store)
+        registry.prepare(resource, obj, None, self.store)
         if options.dry_run:
-            if meta.get("name"):
-                try:
-                    self.store.get(resource.plural, namespace, meta["name"])
-                except ApiError:
-                    return self._finish_dry_run(obj, None)
-                raise ApiError.already_exists(resource.plural, meta["name"])
-            meta["name"] = meta["generateName"] + "dryrun"
-            return self._finish_dry_run(obj, None)
+            try:
+                self.store.get(resource.plural, namespace, meta["name"])
+            except ApiError:
+                return self._finish_dry_run(obj, None)
+            raise ApiError.already_exists(resource.plural, meta["name"])
         return self.store.create(resource.plural, obj)
 
     def replace(
@@ -199,14 +172,9 @@ class ObjectApi:
                 "version and try again",
             )
         if subresource == "status":
-            new = copy.deepcopy(old)
-            new["status"] = obj.get("status")
+            new = registry.prepare_status(resource, obj, old)
         else:
-            new = obj
-            if "status" in old:
-                new["status"] = copy.deepcopy(old["status"])
-            defaults.prepare(resource, new, old, self.store)
-            check_finalizers(resource, new, old)
+            new = registry.prepare(resource, obj, old, self.store)
             schema = openapi.kind_schema(resource.plural)
             ownership.record_update(new, old, options.manager, schema, subresource or "")
         if options.dry_run:
@@ -266,14 +234,9 @@ class ObjectApi:
                 if fixed in old["metadata"]:
                     new_meta[fixed] = old["metadata"][fixed]
             if subresource == "status":
-                new = {**old, "status": new.get("status")}
+                new = registry.prepare_status(resource, new, old)
             else:
-                if "status" in old:
-                    new["status"] = old["status"]
-                else:
-                    new.pop("status", None)
-                defaults.prepare(resource, new, old, self.store)
-                check_finalizers(resource, new, old)
+                registry.prepare(resource, new, old, self.store)
                 if patch_type != APPLY_PATCH:
                     ownership.record_update(new, old, options.manager, schema)
             obj.clear()

@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sandbox.api import defaults
+from sandbox.api import registry
 from sandbox.clock import Clock
 from sandbox.controllers.queue import Key, WorkQueue
 from sandbox.events import EventRecorder
@@ -128,7 +128,7 @@ class Controller(ABC):
         """Create through the API server's defaulting, as a real controller's POST would."""
         kind = BY_PLURAL.get(resource)
         if kind is not None:
-            defaults.prepare(kind, obj, None, self.store)
+            registry.prepare(kind, obj, None, self.store)
         return self.store.create(resource, obj)
 
     def owned(self, resource: str, owner: Obj) -> list[Obj]:

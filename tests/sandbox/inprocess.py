@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sandbox.api import defaults
+from sandbox.api import registry
 from sandbox.api.bootstrap import bootstrap
 from sandbox.clock import Clock
 from sandbox.controllers import Controllers, start_controllers
@@ -32,7 +32,7 @@ class Cluster:
     def create(self, resource: str, obj: Obj) -> Obj:
         """Create as through the API server: with its defaulting."""
         obj.setdefault("metadata", {}).setdefault("namespace", NAMESPACE)
-        defaults.prepare(BY_PLURAL[resource], obj, None, self.store)
+        registry.prepare(BY_PLURAL[resource], obj, None, self.store)
         return self.store.create(resource, obj)
 
     def get(self, resource: str, name: str, namespace: str = NAMESPACE) -> Obj | None:
@@ -69,7 +69,7 @@ def running_cluster(state_dir: Path, clock_speed: float = 1.0) -> Iterator[Clust
     try:
         namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
         store.create(
-            "namespaces", defaults.prepare(BY_PLURAL["namespaces"], namespace, None, store)
+            "namespaces", registry.prepare(BY_PLURAL["namespaces"], namespace, None, store)
         )
         yield Cluster(store, state_dir, controllers)
     finally:

@@ -147,8 +147,13 @@ def test_create_defaults_and_errors(api: client.ApiClient, namespace: str) -> No
     assert job.spec.template.metadata.labels["controller-uid"] == uid
     assert job.status is not None
     with pytest.raises(client.ApiException) as conflict:
-        core.create_namespaced_service(namespace, {"metadata": {"name": "svc"}, "spec": {}})
+        again = {"metadata": {"name": "svc"}, "spec": {"ports": [{"port": 81}]}}
+        core.create_namespaced_service(namespace, again)
     assert conflict.value.status == 409
+    # Validation comes first, as on a real server: an invalid duplicate is a 422.
+    with pytest.raises(client.ApiException) as invalid_duplicate:
+        core.create_namespaced_service(namespace, {"metadata": {"name": "svc"}, "spec": {}})
+    assert invalid_duplicate.value.status == 422
     with pytest.raises(client.ApiException) as missing:
         core.read_namespaced_config_map("nope", namespace)
     assert missing.value.status == 404

@@ -169,13 +169,14 @@ def test_a_job_deleted_without_a_policy_orphans_its_pods(cluster: Cluster) -> No
             "spec": {
                 "template": {
                     "spec": {
+                        "restartPolicy": "Never",
                         "containers": [
                             {
                                 "name": "c",
                                 "image": "lab:1",
                                 "command": ["python", "-c", "import time; time.sleep(60)"],
                             }
-                        ]
+                        ],
                     }
                 }
             },

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from sandbox.api import defaults
+from sandbox.api import registry
 from sandbox.api.objects import ObjectApi, WriteOptions
 from sandbox.resources import BY_PLURAL
 from sandbox.store import ApiError
@@ -23,7 +23,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
     with running_cluster(tmp_path) as running:
         namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
         running.store.create(
-            "namespaces", defaults.prepare(BY_PLURAL["namespaces"], namespace, None, running.store)
+            "namespaces", registry.prepare(BY_PLURAL["namespaces"], namespace, None, running.store)
         )
         yield running
 

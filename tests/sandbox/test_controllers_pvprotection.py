@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from sandbox.api import defaults
+from sandbox.api import registry
 from sandbox.api.objects import ObjectApi
 from sandbox.resources import BY_PLURAL
 from tests.sandbox.inprocess import running_cluster
@@ -23,7 +23,7 @@ def test_a_bound_volume_stays_terminating_until_it_is_no_longer_bound(tmp_path: 
                 "hostPath": {"path": str(tmp_path / "manual")},
             },
         }
-        prepared = defaults.prepare(BY_PLURAL["persistentvolumes"], pv, None, cluster.store)
+        prepared = registry.prepare(BY_PLURAL["persistentvolumes"], pv, None, cluster.store)
         created = cluster.store.create("persistentvolumes", prepared)
         assert created["metadata"]["finalizers"] == ["kubernetes.io/pv-protection"]
         assert created["spec"]["persistentVolumeReclaimPolicy"] == "Retain"

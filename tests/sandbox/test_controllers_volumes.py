@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sandbox.api import defaults
+from sandbox.api import registry
 from sandbox.api.objects import ObjectApi
 from sandbox.resources import BY_PLURAL
 from tests.sandbox.inprocess import (
@@ -153,7 +153,7 @@ def test_a_claim_binds_to_the_smallest_available_volume_that_fits(
                 "hostPath": {"path": str(tmp_path / name)},
             },
         }
-        prepared = defaults.prepare(BY_PLURAL["persistentvolumes"], pv, None, cluster.store)
+        prepared = registry.prepare(BY_PLURAL["persistentvolumes"], pv, None, cluster.store)
         cluster.store.create("persistentvolumes", prepared)
 
     manual("small", "1Gi")

@@ -30,6 +30,8 @@ from tests.sandbox.inprocess import (
 
 pytestmark = pytest.mark.slow
 
+# What a claim needs to be valid: an access mode and a size.
+CLAIM_SPEC = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
 PRINT_ENV = (
     "import json, os, sys; print(json.dumps(dict(os.environ))); print('to stderr', file=sys.stderr)"
 )
@@ -56,7 +58,7 @@ def test_env_volumes_ports_and_log(cluster: Cluster) -> None:
     cluster.create("configmaps", {"metadata": {"name": "cfg"}, "data": {"MODEL_DIR": "/models"}})
     secret = base64.b64encode(b"s3cret").decode()
     cluster.create("secrets", {"metadata": {"name": "sec"}, "data": {"API_KEY": secret}})
-    cluster.create("persistentvolumeclaims", {"metadata": {"name": "data"}, "spec": {}})
+    cluster.create("persistentvolumeclaims", {"metadata": {"name": "data"}, "spec": CLAIM_SPEC})
     container = python_container(
         "main",
         PRINT_ENV,
@@ -152,7 +154,7 @@ def test_missing_claim_keeps_pod_pending(cluster: Cluster) -> None:
     assert 'persistentvolumeclaim "later" not found' in event[0]["message"]
     assert phase(cluster, "claims") == "Pending"
 
-    cluster.create("persistentvolumeclaims", {"metadata": {"name": "later"}, "spec": {}})
+    cluster.create("persistentvolumeclaims", {"metadata": {"name": "later"}, "spec": CLAIM_SPEC})
     cluster.wait_for(lambda: phase(cluster, "claims") == "Succeeded", "the pod to run")
     pvc = cluster.get("persistentvolumeclaims", "later")
     assert pvc is not None and pvc["status"]["phase"] == "Bound"
