@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # One image, three entry points: iris-train (the training Job), iris-serve (the API Deployment,
 # the default) and iris-batch (the scoring CronJob). Only the `service` package is installed:
 # the terminal UI and the simulated cluster stay out of the image.
