@@ -31,7 +31,8 @@ from tests.image.report import REPORT
 from tests.manifests.rendering import Rendering
 from tests.service.core_fixtures import random_features, write_features_csv
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("image")]
+# One worker runs them all (make test: --dist loadgroup); the first builds the image.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("image"), pytest.mark.timeout(1200)]
 
 TRAIN = ("Job", "iris-train-job")
 API = ("Deployment", "iris-api")
