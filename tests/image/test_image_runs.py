@@ -26,7 +26,7 @@ from service.model_store import ModelStore
 from tests.docs.test_readme import shell_lines
 from tests.image import engine
 from tests.image.conftest import Image
-from tests.image.podspec import PodRun, Probe, host_path, pod_run
+from tests.image.podspec import PodRun, Probe, host_path, pod_run, quantity_bytes
 from tests.image.report import REPORT
 from tests.manifests.rendering import Rendering
 from tests.service.core_fixtures import random_features, write_features_csv
@@ -208,6 +208,47 @@ def test_probes_answer_within_their_thresholds(
         assert (kind, status) == (kind, 200)
         assert time.monotonic() - started < probe.timeout
     record_property(REPORT, f"{API[1]}: start to ready in {api.ready_seconds:.1f} s")
+
+
+# Run inside the API container: who it is and what it may do, as the kernel sees it.
+INSIDE = """
+import json, os
+status = dict(line.split(":\\t", 1) for line in open("/proc/self/status").read().splitlines())
+def writable(path):
+    try:
+        open(os.path.join(path, ".probe"), "w").close()
+        os.remove(os.path.join(path, ".probe"))
+        return True
+    except OSError:
+        return False
+tmp = os.statvfs("/tmp")
+print(json.dumps({
+    "ids": [os.getuid(), os.getgid(), sorted(os.getgroups())],
+    "CapEff": status["CapEff"], "NoNewPrivs": status["NoNewPrivs"],
+    "writable": {path: writable(path) for path in ["/", "/usr/local", "/models", "/tmp"]},
+    "tmp_bytes": tmp.f_blocks * tmp.f_frsize,
+}))
+"""
+
+
+def test_the_api_runs_with_the_pods_security_settings(api: Api, stack: Stack) -> None:
+    spec = stack.rendering.pod_template(*API)["spec"]
+    pod_security = spec["securityContext"]
+    container = stack.rendering.container(*API)
+    found = json.loads(engine.run("exec", api.container.id, "python", "-c", INSIDE).stdout)
+    user, group, fs_group = (pod_security[k] for k in ("runAsUser", "runAsGroup", "fsGroup"))
+    assert found["ids"] == [user, group, sorted({group, fs_group})]
+    assert (found["CapEff"], found["NoNewPrivs"]) == ("0000000000000000", "1")
+    mounts = {mount["mountPath"]: mount for mount in container["volumeMounts"]}
+    expected = {
+        path: (path in mounts and not mounts[path].get("readOnly", False))
+        for path in found["writable"]
+    }
+    assert found["writable"] == expected
+    [tmp] = [v for v in spec["volumes"] if v["name"] == mounts["/tmp"]["name"]]
+    assert found["tmp_bytes"] == quantity_bytes(tmp["emptyDir"]["sizeLimit"])
+    memory = engine.run("inspect", "--format", "{{.HostConfig.Memory}}", api.container.id)
+    assert int(memory.stdout) == quantity_bytes(container["resources"]["limits"]["memory"])
 
 
 def course_request(url: str, key: str) -> dict:
