@@ -15,6 +15,9 @@ import pytest
 
 from sandbox.testing import SandboxProcess, start_sandbox
 
+# Prints the image test's sizes and timings, or why it was skipped, at the end of the run.
+pytest_plugins = ("tests.image.report",)
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -87,6 +87,20 @@ def test_make_help_lists_every_documented_target() -> None:
                 assert f"make {name} " in listed, name
 
 
+def test_the_developing_table_shows_what_make_runs() -> None:
+    """A row `make X` | `command` is exactly what `make -n X` prints."""
+    rows = re.findall(r"^\| `make ([a-z-]+)` \| `([^`]+)` \|$", README, flags=re.M)
+    assert rows
+    for target, command in rows:
+        result = subprocess.run(
+            ["make", "--no-print-directory", "-n", target],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+        )
+        assert result.stdout.splitlines() == [command], target
+
+
 @pytest.fixture(scope="module")
 def api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     model_dir = tmp_path_factory.mktemp("readme-model")
