@@ -150,7 +150,7 @@ class ExecSession:
             code = await _exited(process)
             await asyncio.gather(*pumps)
             await self._send(_status(code))
-            await self.websocket.close()
+            await self._close_socket()
         finally:
             # The tasks stop watching the fds before the fds are closed.
             for task in (reader, *pumps):
@@ -166,7 +166,7 @@ class ExecSession:
 
     async def _refuse(self, reason: str) -> None:
         await self._send(_status(None, f"error executing command in container: {reason}"))
-        await self.websocket.close()
+        await self._close_socket()
 
     def _spawn(self, prepared: Prepared) -> tuple[subprocess.Popen[bytes], list[tuple[int, int]]]:
         """The process, and its output fds with the channel each goes to."""
@@ -285,6 +285,11 @@ class ExecSession:
         if self.stdin is not None:
             _close(self.stdin)
             self.stdin = None
+
+    async def _close_socket(self) -> None:
+        # kubectl cp hangs up as soon as it has the status: the socket may be closed already
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            await self.websocket.close()
 
     async def _send(self, message: bytes) -> None:
         async with self.send_lock:
