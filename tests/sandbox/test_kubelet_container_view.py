@@ -7,13 +7,14 @@ import hashlib
 import ipaddress
 import json
 import os
+import subprocess
 import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
 
-from sandbox import containerview, paths
+from sandbox import containerview, paths, podspec
 from sandbox.testing import SandboxProcess, start_sandbox
 
 pytestmark = pytest.mark.slow
@@ -216,3 +217,27 @@ def test_without_namespaces_the_host_view_is_used_and_said_once(
         notices = [line for line in sandbox.output().splitlines() if "host's paths" in line]
         assert len(notices) == 1, sandbox.output()
         assert f"{containerview.HOST_VIEW_ENV}=1" in notices[0]
+
+
+@needs_namespaces
+def test_a_mountpoint_the_host_lacks_is_made_in_the_view_only(tmp_path: Path) -> None:
+    # /etc/<new>/conf: the folders on the way are mirrored, so nothing is made in the host's /etc
+    new = f"/etc/iris-view-{uuid.uuid4().hex}"
+    volume, tmp, root = tmp_path / "volume", tmp_path / "tmp", tmp_path / "root"
+    for folder in (volume, tmp, root):
+        folder.mkdir()
+    (volume / "app.conf").write_text("level=debug\n")
+    mounts = [podspec.Mount(f"{new}/conf", volume, read_only=True)]
+    view = containerview.ContainerView(mounts, tmp, "/srv/iris-view-app", root, isolated=True)
+    done = subprocess.run(
+        ["sh", "-c", f"pwd; cat {new}/conf/app.conf; ls /etc/hostname; echo made > /tmp/seen"],
+        preexec_fn=view.preexec(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert done.stdout == "/srv/iris-view-app\nlevel=debug\n/etc/hostname\n", done.stderr
+    assert (tmp / "seen").read_text() == "made\n"
+    assert not Path(new).exists() and not Path("/srv/iris-view-app").exists()
+    assert os.listdir(root) == []  # the private root showed nowhere but in the view
