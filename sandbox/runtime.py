@@ -27,7 +27,7 @@ from typing import IO, Any
 
 import psutil
 
-from sandbox import images, paths, podspec, probes
+from sandbox import containerview, images, paths, podspec, probes
 from sandbox.backoff import Backoff, go_duration
 from sandbox.clock import Clock, format_time, format_time_nano
 from sandbox.containerview import ContainerView
@@ -803,6 +803,7 @@ class Kubelet:
         self._network: PodNetwork | None = None
         self._network_lock = threading.Lock()
         paths.view_root(state_dir).mkdir(parents=True, exist_ok=True)
+        containerview.available()  # found out (and, when not, said) once, at the start
         self._workers: dict[tuple[str, str], PodWorker] = {}
         self._lock = threading.Lock()
 

@@ -206,6 +206,7 @@ def test_without_namespaces_the_host_view_is_used_and_said_once(
 ) -> None:
     monkeypatch.setenv(containerview.HOST_VIEW_ENV, "1")
     with start_sandbox(tmp_path / "state") as sandbox:
+        assert "host's paths" in sandbox.output()  # said when it starts, before any pod
         sandbox.load_image("lab:1")
         sandbox.ready_pod(NS, POD, "box")
         claim = sandbox.claim_dir(NS, "store")
