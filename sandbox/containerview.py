@@ -1,11 +1,11 @@
 """The container's view of the filesystem: its volumes at their mountPaths, the host elsewhere.
 
 Each container process (and each exec and exec probe) enters a private mount namespace between
-fork and exec: a tmpfs becomes its root, every entry of the host's / is bind-mounted into it (so
-the project's Python and tools work as on the host), and the pod's volumes are bind-mounted at
-their mountPaths, read-only where the mount says so; /tmp is the pod's scratch space unless a
-volume is mounted there. A directory of the host that lies on the way to a mountPath (or to a
-working directory the host lacks) is itself mirrored by a tmpfs, so that a missing mountPoint
+fork and exec and a private root: the host's / bound there (so the project's Python and tools
+work as on the host), with the pod's volumes bound over it at their mountPaths, read-only where
+the mount says so; /tmp is the pod's scratch space unless a volume is mounted there. Where a
+mountPoint (or working directory) is missing on the host, the folders on the way to it are
+mirrored instead: a tmpfs with each of the host's entries bound in it, so that the mountPoint
 is made in memory, never on the host. Paths, env and argv then stay as the manifest gives them.
 
 Without namespaces (an unprivileged user on a machine that forbids user namespaces) processes
@@ -25,6 +25,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sandbox import podspec
 
@@ -94,6 +95,40 @@ class ContainerView:
         root = str(self.root)
         return lambda: enter(ops, root, cwd, uid, gid)
 
+    def popen(
+        self, argv: list[str], *, then: Callable[[], None] | None = None, **options: Any
+    ) -> subprocess.Popen[Any]:
+        """Start ``argv`` in the view (``then`` runs in the child once it is in); OSError with
+        the child's own reason when it cannot get in (Popen itself would only say that
+        "Exception occurred in preexec_fn")."""
+        enter_view = self.preexec()
+        if enter_view is None and then is None:
+            return subprocess.Popen(argv, cwd=self.cwd(), **options)
+        # the pipe is close-on-exec: it only ever carries a failure, written before exec
+        reason_read, reason_write = os.pipe()
+
+        def in_child() -> None:
+            try:
+                if enter_view is not None:
+                    enter_view()
+                if then is not None:
+                    then()
+            except OSError as error:
+                os.write(reason_write, str(error).encode(errors="replace")[:4000])
+                raise
+
+        try:
+            return subprocess.Popen(argv, cwd=self.cwd(), preexec_fn=in_child, **options)
+        except subprocess.SubprocessError as error:
+            os.close(reason_write)
+            reason_write = -1
+            reason = os.read(reason_read, 4096).decode(errors="replace")
+            raise OSError(f"cannot enter the container's view: {reason or error}") from error
+        finally:
+            for fd in (reason_read, reason_write):
+                if fd >= 0:
+                    os.close(fd)
+
 
 def plan(mounts: list[podspec.Mount], tmpdir: Path, cwd: str, root: Path) -> list[Op]:
     """The steps that build the view under ``root``, all computed here, in the parent."""
@@ -112,19 +147,26 @@ def plan(mounts: list[podspec.Mount], tmpdir: Path, cwd: str, root: Path) -> lis
     if made_cwd:
         cwd = cwd if _under_any(cwd, binds) else os.path.realpath(cwd)
         targets.add(cwd)
-    # the host folders on the way to a target, and to our own root (which must not appear
-    # inside itself), are mirrored entry by entry instead of bound whole; the folders the
-    # host lacks are made in the mirror
-    mirrored = {"/"}
-    for path in (*targets, os.path.realpath(root)):
-        parent = os.path.dirname(path)
-        while parent != "/" and parent not in targets:
-            if os.path.isdir(parent):
-                mirrored.add(parent)
-            parent = os.path.dirname(parent)
+    # a host folder on the way to a mountPoint the host lacks is mirrored entry by entry (in
+    # a tmpfs, where the mountPoint is made) instead of bound whole; so are the folders above
+    mirrored: set[str] = set()
+    for target in targets:
+        folder = "/"
+        for part in target.strip("/").split("/"):
+            child = os.path.join(folder, part)
+            if child != target and child in targets:
+                break  # inside a volume, not the host's
+            if not os.path.isdir(child) and not (child == target and os.path.exists(child)):
+                while folder not in mirrored:
+                    mirrored.add(folder)
+                    folder = os.path.dirname(folder)
+                break
+            folder = child
     binds.sort(key=lambda b: len(b[0]))
-    skipped = targets | {os.path.realpath(root)}
-    ops: list[Op] = []
+    real_root = os.path.realpath(root)
+    skipped = targets | {real_root}
+    # (the root shows inside itself where a mirror binds the folder it is in: harmless)
+    ops: list[Op] = [] if mirrored else [Op("bind", str(root), "/", _MS_BIND | _MS_REC)]
     for host_dir in sorted(mirrored, key=len):
         if any(_within(host_dir, target) for target in targets):
             continue  # below a target: not the host's there
@@ -133,7 +175,12 @@ def plan(mounts: list[podspec.Mount], tmpdir: Path, cwd: str, root: Path) -> lis
             ops.append(Op("dir", here))
         ops.append(Op("tmpfs", here))
         try:
-            entries = sorted(os.listdir(host_dir))
+            # the folder that holds our root first: the copy of the root it carries along
+            # is still empty then
+            entries = sorted(
+                os.listdir(host_dir),
+                key=lambda e: (not _within(real_root, os.path.join(host_dir, e)), e),
+            )
         except OSError:
             continue
         for entry in entries:

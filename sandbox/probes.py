@@ -88,21 +88,23 @@ def _exec(command: list[str], env: dict[str, str], view: ContainerView | None, t
     if view is None:
         return False, "the container is not running"
     try:
-        done = subprocess.run(
+        process = view.popen(
             [view.path(word) for word in command],
             env=env,
-            cwd=view.cwd(),
-            preexec_fn=view.preexec(),
-            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=timeout,
-            check=False,
         )
-    except subprocess.TimeoutExpired:
-        return False, f"command {command!r} timed out"
-    except (OSError, subprocess.SubprocessError) as error:
+    except OSError as error:
         return False, str(error)
-    return done.returncode == 0, (done.stdout + done.stderr).strip()
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        return False, f"command {command!r} timed out"
+    return process.returncode == 0, (out + err).strip()
 
 
 class ProbeState:

@@ -271,17 +271,15 @@ class ContainerRun:
             self.last_state = {"terminated": self._last_terminated}
         worker.event("Created", f"Created container: {self.name}", container=self.name)
         try:
-            process = subprocess.Popen(
+            process = view.popen(
                 argv,
                 env=env,
-                cwd=view.cwd(),
-                preexec_fn=view.preexec(),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 start_new_session=True,
             )
-        except (OSError, subprocess.SubprocessError) as error:
+        except OSError as error:
             message = _start_error(argv[0], error)
             worker.event("Failed", f"Error: {message}", type="Warning", container=self.name)
             self._finished(128, "StartError", now, message=message, started_at=NEVER_STARTED)
@@ -465,10 +463,8 @@ class ContainerRun:
         return self.container_id is None and self._last_terminated is None
 
 
-def _start_error(program: str, error: OSError | subprocess.SubprocessError) -> str:
-    if isinstance(error, subprocess.SubprocessError):  # entering the container's view failed
-        why = str(error)
-    elif isinstance(error, FileNotFoundError):
+def _start_error(program: str, error: OSError) -> str:
+    if isinstance(error, FileNotFoundError):
         why = (
             f"stat {program}: no such file or directory"
             if "/" in program

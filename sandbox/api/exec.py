@@ -22,7 +22,6 @@ import signal
 import struct
 import subprocess
 import termios
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,8 +52,7 @@ class ExecRequest:
 class Prepared:
     argv: list[str]
     env: dict[str, str]
-    cwd: str | None
-    preexec: Callable[[], None] | None  # enters the container's view, in the child
+    view: ContainerView
 
 
 def prepare(store: Store, state_dir: Path, pod: Obj, request: ExecRequest) -> Prepared:
@@ -88,7 +86,7 @@ def prepare(store: Store, state_dir: Path, pod: Obj, request: ExecRequest) -> Pr
     except podspec.ConfigError as error:
         raise ApiError.bad_request(str(error)) from error
     argv = [view.path(word) for word in request.command]
-    return Prepared(argv, env, view.cwd(), view.preexec())
+    return Prepared(argv, env, view)
 
 
 def _status(code: int | None, error: str | None = None) -> bytes:
@@ -132,9 +130,6 @@ class ExecSession:
         except ApiError as error:
             await self._refuse(error.message)
             return
-        except subprocess.SubprocessError as error:  # entering the container's view failed
-            await self._refuse(str(error))
-            return
         except OSError as error:
             await self._refuse(
                 f'exec: "{self.request.command[0]}": executable file not found in $PATH'
@@ -170,25 +165,23 @@ class ExecSession:
 
     def _spawn(self, prepared: Prepared) -> tuple[subprocess.Popen[bytes], list[tuple[int, int]]]:
         """The process, and its output fds with the channel each goes to."""
-        common: Any = {"env": prepared.env, "cwd": prepared.cwd, "start_new_session": True}
-        enter = prepared.preexec
+        common: Any = {"env": prepared.env, "start_new_session": True}
+        view = prepared.view
         if self.request.tty:
 
             def in_terminal() -> None:
-                if enter is not None:
-                    enter()
                 # The terminal becomes the new session's controlling terminal, so that
                 # ctrl-c reaches the foreground job as SIGINT: one ioctl in the child.
                 fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
             terminal, child = os.openpty()
             try:
-                process = subprocess.Popen(
+                process = view.popen(
                     prepared.argv,
+                    then=in_terminal,
                     stdin=child,
                     stdout=child,
                     stderr=child,
-                    preexec_fn=in_terminal,
                     **common,
                 )
             except OSError:
@@ -202,12 +195,11 @@ class ExecSession:
         out_read, out_write = os.pipe()
         err_read, err_write = os.pipe()
         try:
-            process = subprocess.Popen(
+            process = view.popen(
                 prepared.argv,
                 stdin=subprocess.DEVNULL if stdin_read is None else stdin_read,
                 stdout=out_write,
                 stderr=err_write,
-                preexec_fn=enter,
                 **common,
             )
         except OSError:

@@ -242,3 +242,17 @@ def test_a_mountpoint_the_host_lacks_is_made_in_the_view_only(tmp_path: Path) ->
     assert (tmp / "seen").read_text() == "made\n"
     assert not Path(new).exists() and not Path("/srv/iris-view-app").exists()
     assert os.listdir(root) == []  # the private root showed nowhere but in the view
+
+
+@needs_namespaces
+def test_a_view_that_cannot_be_entered_says_why(tmp_path: Path) -> None:
+    volume, tmp, root = tmp_path / "volume", tmp_path / "tmp", tmp_path / "root"
+    for folder in (volume, tmp, root):
+        folder.mkdir()
+    mounts = [podspec.Mount("/models", volume, read_only=True)]
+    view = containerview.ContainerView(mounts, tmp, "/models/missing", root, isolated=True)
+    with pytest.raises(OSError) as error:
+        view.popen(["true"])
+    assert str(error.value) == (
+        "cannot enter the container's view: [Errno 2] No such file or directory: '/models/missing'"
+    )
