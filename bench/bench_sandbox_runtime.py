@@ -21,7 +21,7 @@ from sandbox.testing import start_sandbox
 RUNS = 3
 REPO = Path(__file__).resolve().parent.parent
 SERVE = (
-    "import http.server, os; http.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), "
+    "import http.server, os; http.server.HTTPServer((os.environ['HOST'], int(os.environ['PORT'])), "
     "http.server.SimpleHTTPRequestHandler).serve_forever()"
 )
 CONTAINER = {

@@ -30,3 +30,9 @@ def pod_dir(state_dir: Path, namespace: str, pod: str, uid: str) -> Path:
     """Scratch space of one pod (by uid, as a re-created name is a new pod): its emptyDir,
     configMap and secret volumes; removed with the pod."""
     return state_dir / "pods" / namespace / f"{pod}_{uid}"
+
+
+def view_root(state_dir: Path) -> Path:
+    """An empty folder: each container's private root is mounted on it, in its own mount
+    namespace, so nothing of it shows here."""
+    return state_dir / "pods" / "root"

@@ -1,8 +1,9 @@
 """Turn a pod spec into what a local process needs: volume dirs, environment, argv.
 
 The image is not run: commands are looked up first in the directory of the sandbox's own
-Python (the project's environment), and every path under a volume's mountPath is rewritten to
-the local directory that backs the volume.
+Python (the project's environment). Where a container cannot have its own view of the
+filesystem (sandbox.containerview), every path under a volume's mountPath is rewritten to the
+local directory that backs the volume.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class MountError(Exception):
 class Mount:
     mount_path: str
     local: Path
+    read_only: bool = False
 
 
 def _source(store: Store, resource: str, namespace: str, name: str) -> Obj | None:
@@ -149,7 +151,8 @@ def mounts(container: Obj, dirs: dict[str, Path]) -> list[Mount]:
             local = local / mount["subPath"]
             if not local.exists():  # the kubelet creates a missing subPath as a directory
                 local.mkdir(parents=True)
-        result.append(Mount(mount["mountPath"].rstrip("/") or "/", local))
+        path = mount["mountPath"].rstrip("/") or "/"
+        result.append(Mount(path, local, bool(mount.get("readOnly"))))
     return sorted(result, key=lambda m: len(m.mount_path), reverse=True)
 
 
@@ -174,7 +177,7 @@ def expand(text: str, env: dict[str, str]) -> str:
     return _REFERENCE.sub(replace, text)
 
 
-def _field(pod: Obj, path: str) -> str:
+def _field(pod: Obj, path: str, pod_ip: str) -> str:
     meta, spec = pod["metadata"], pod.get("spec") or {}
     simple = {
         "metadata.name": meta.get("name"),
@@ -182,8 +185,8 @@ def _field(pod: Obj, path: str) -> str:
         "metadata.uid": meta.get("uid"),
         "spec.nodeName": spec.get("nodeName") or "sandbox",
         "spec.serviceAccountName": spec.get("serviceAccountName") or "default",
-        "status.podIP": "127.0.0.1",
-        "status.podIPs": "127.0.0.1",
+        "status.podIP": pod_ip,
+        "status.podIPs": pod_ip,
         "status.hostIP": "127.0.0.1",
         "status.hostIPs": "127.0.0.1",
     }
@@ -215,10 +218,14 @@ def environment(
     pod: Obj,
     container: Obj,
     container_mounts: list[Mount],
-    ports: dict[int, int],
+    pod_ip: str,
     tmpdir: Path,
 ) -> dict[str, str]:
-    """The process environment of ``container``; ConfigError while a reference is missing."""
+    """The process environment of ``container``; ConfigError while a reference is missing.
+
+    ``container_mounts``: the mounts whose paths the process only finds rewritten (none when
+    it runs in the container's own view); ``tmpdir``: its /tmp as it names it.
+    """
     namespace = pod["metadata"]["namespace"]
     base = {name: os.environ[name] for name in PASSED_THROUGH if name in os.environ}
     base.update(
@@ -256,7 +263,7 @@ def environment(
             elif "secretKeyRef" in source:
                 value = _key_ref(store, namespace, "secrets", source["secretKeyRef"])
             elif "fieldRef" in source:
-                value = _field(pod, source["fieldRef"]["fieldPath"])
+                value = _field(pod, source["fieldRef"]["fieldPath"], pod_ip)
             else:
                 value = _resource_field(container, source.get("resourceFieldRef") or {})
         if value is not None:
@@ -268,9 +275,12 @@ def environment(
         name: local_path(value, container_mounts) if name in declared else value
         for name, value in env.items()
     }
-    env["HOST"] = "127.0.0.1"
+    # The pod's own address: a process that listens where HOST and PORT say (as the kit's
+    # service does) answers on podIP:containerPort, where endpoints and probes look.
+    env["HOST"] = pod_ip
+    ports = [p["containerPort"] for p in container.get("ports") or []]
     if ports:
-        env["PORT"] = str(next(iter(ports.values())))
+        env["PORT"] = str(ports[0])
     env["TMPDIR"] = str(tmpdir)
     return env
 

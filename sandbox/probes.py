@@ -5,40 +5,48 @@ from __future__ import annotations
 import http.client
 import socket
 import subprocess
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sandbox.containerview import ContainerView
 
 Obj = dict[str, Any]
 
 
-def _port(probe_port: Any, ports: dict[int, int], named: dict[str, int]) -> int:
-    """The local port behind a probe's port (a containerPort number or name)."""
+def _port(probe_port: Any, named: dict[str, int]) -> int:
+    """The containerPort a probe's port names (a number or a name)."""
     if isinstance(probe_port, str) and not probe_port.isdigit():
         container_port = named.get(probe_port)
         if container_port is None:
             raise ValueError(f'port "{probe_port}" is not a named port of the container')
-        return ports.get(container_port, container_port)
-    return ports.get(int(probe_port), int(probe_port))
+        return container_port
+    return int(probe_port)
 
 
 def run(
-    spec: Obj, ports: dict[int, int], named: dict[str, int], env: dict[str, str], cwd: str
+    spec: Obj,
+    pod_ip: str,
+    named: dict[str, int],
+    env: dict[str, str],
+    view: ContainerView | None,
 ) -> tuple[bool, str]:
-    """Probe once; (success, message like the kubelet's on failure)."""
+    """Probe once, as the kubelet does: the network ones at the pod's address, exec in the
+    container's view; (success, message like the kubelet's on failure)."""
     timeout = float(spec.get("timeoutSeconds", 1))
     try:
         if "httpGet" in spec:
-            return _http(spec["httpGet"], ports, named, timeout)
+            return _http(spec["httpGet"], pod_ip, named, timeout)
         if "exec" in spec:
-            return _exec(spec["exec"].get("command") or [], env, cwd, timeout)
+            return _exec(spec["exec"].get("command") or [], env, view, timeout)
         target = spec.get("tcpSocket") or spec.get("grpc") or {}
-        return _tcp(target, ports, named, timeout)
+        return _tcp(target, pod_ip, named, timeout)
     except ValueError as error:
         return False, str(error)
 
 
-def _http(action: Obj, ports: dict[int, int], named: dict[str, int], timeout: float):
-    host = action.get("host") or "127.0.0.1"
-    port = _port(action.get("port"), ports, named)
+def _http(action: Obj, pod_ip: str, named: dict[str, int], timeout: float):
+    host = action.get("host") or pod_ip
+    port = _port(action.get("port"), named)
     path = action.get("path") or "/"
     url = f"{(action.get('scheme') or 'HTTP').lower()}://{host}:{port}{path}"
     cls = (
@@ -66,9 +74,9 @@ def _http(action: Obj, ports: dict[int, int], named: dict[str, int], timeout: fl
     return False, f"HTTP probe failed with statuscode: {code}"
 
 
-def _tcp(target: Obj, ports: dict[int, int], named: dict[str, int], timeout: float):
-    host = target.get("host") or "127.0.0.1"
-    port = _port(target.get("port"), ports, named)
+def _tcp(target: Obj, pod_ip: str, named: dict[str, int], timeout: float):
+    host = target.get("host") or pod_ip
+    port = _port(target.get("port"), named)
     try:
         with socket.create_connection((host, port), timeout=timeout):
             return True, ""
@@ -76,16 +84,27 @@ def _tcp(target: Obj, ports: dict[int, int], named: dict[str, int], timeout: flo
         return False, f"dial tcp {host}:{port}: connect: connection refused"
 
 
-def _exec(command: list[str], env: dict[str, str], cwd: str, timeout: float):
+def _exec(command: list[str], env: dict[str, str], view: ContainerView | None, timeout: float):
+    if view is None:
+        return False, "the container is not running"
     try:
-        done = subprocess.run(
-            command, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+        process = view.popen(
+            [view.path(word) for word in command],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
-    except subprocess.TimeoutExpired:
-        return False, f"command {command!r} timed out"
     except OSError as error:
         return False, str(error)
-    return done.returncode == 0, (done.stdout + done.stderr).strip()
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        return False, f"command {command!r} timed out"
+    return process.returncode == 0, (out + err).strip()
 
 
 class ProbeState:

@@ -1,9 +1,11 @@
 """The sandbox's kubelet: runs each pod's containers as local process groups.
 
-A ``PodWorker`` thread per pod schedules it (PVCs must exist), sets up its volumes, gives every
-containerPort a free local port, checks each image is on the node (sandbox.images), starts the
-containers, reads their output into per-instance logs, runs their probes, restarts them as
-restartPolicy says (with the kubelet's back-off) and reports all of it in the pod's status.
+A ``PodWorker`` thread per pod schedules it (PVCs must exist), sets up its volumes, gives it
+its own loopback address (sandbox.podnetwork), checks each image is on the node
+(sandbox.images), starts the containers, each in its own view of the filesystem
+(sandbox.containerview), reads their output into per-instance logs, runs their probes,
+restarts them as restartPolicy says (with the kubelet's back-off) and reports all of it in the
+pod's status.
 A graceful delete runs preStop, SIGTERMs each process group, waits out the grace period,
 SIGKILLs, then removes the pod object; a pod gone from the API is killed at once.
 """
@@ -17,7 +19,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -26,10 +27,12 @@ from typing import IO, Any
 
 import psutil
 
-from sandbox import images, paths, podspec, probes
+from sandbox import containerview, images, paths, podspec, probes
 from sandbox.backoff import Backoff, go_duration
 from sandbox.clock import Clock, format_time, format_time_nano
+from sandbox.containerview import ContainerView
 from sandbox.events import EventRecorder
+from sandbox.podnetwork import DEFAULT_CIDR, NoAddressError, PodNetwork
 from sandbox.probes import ProbeState
 from sandbox.resources import NODE_NAME
 from sandbox.store import ApiError, Store
@@ -38,7 +41,6 @@ log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 
-PORTS_ANNOTATION = "sandbox.iris.dev/ports"
 SHUTDOWN_GRACE_SECONDS = 3.0  # what each pod gets when the sandbox itself stops
 MIN_GRACE_SECONDS = 2.0  # kuberuntime minimumGracePeriodInSeconds, also after preStop
 # containerd's words (through runc) for a command it cannot exec; its exit code is 128
@@ -108,12 +110,6 @@ def _kill_all_groups() -> None:
         registry.kill_all()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _pump(stream: IO[bytes], sink: IO[str], lock: threading.Lock) -> None:
     """Copy a process's output into its log, one timestamped line at a time."""
     for raw in iter(stream.readline, b""):
@@ -151,6 +147,7 @@ class ContainerRun:
         self.probes: dict[str, ProbeState] = {}
         self.image_ref = ""  # the image as the runtime names it, once it is on the node
         self._env: dict[str, str] = {}
+        self._view: ContainerView | None = None
         self._log_threads: list[threading.Thread] = []
         self._log_file: IO[str] | None = None
 
@@ -255,13 +252,12 @@ class ContainerRun:
         worker = self.worker
         if not self._ensure_image(now):
             return
-        mounts = podspec.mounts(self.spec, worker.volumes)
-        ports = {p["containerPort"]: worker.ports[p["containerPort"]] for p in self._ports()}
+        view = worker.view(self.spec)
         try:
             env = podspec.environment(
-                worker.store, worker.pod, self.spec, mounts, ports, worker.tmpdir
+                worker.store, worker.pod, self.spec, view.rewritten, worker.ip, view.tmp
             )
-            argv = podspec.argv(self.spec, env, mounts)
+            argv = podspec.argv(self.spec, env, view.rewritten)
         except podspec.ConfigError as error:
             self.state = {
                 "waiting": {"reason": "CreateContainerConfigError", "message": str(error)}
@@ -269,20 +265,15 @@ class ContainerRun:
             worker.event("Failed", f"Error: {error}", type="Warning", container=self.name)
             self.start_at = now + 1.0
             return
-        # the image's working directory is not there: its files are the project's own
-        cwd = podspec.local_path(self.spec.get("workingDir") or "", mounts)
-        if not cwd or not Path(cwd).is_dir():
-            cwd = str(worker.tmpdir)
         if self.exited_at is not None:
             self.restart_count += 1
             self.exited_at = None
             self.last_state = {"terminated": self._last_terminated}
         worker.event("Created", f"Created container: {self.name}", container=self.name)
         try:
-            process = subprocess.Popen(
+            process = view.popen(
                 argv,
                 env=env,
-                cwd=cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -306,7 +297,7 @@ class ContainerRun:
         )
         log_file.parent.mkdir(parents=True, exist_ok=True)
         sink = log_file.open("a")
-        self.process, self._env, self._log_file = process, env, sink
+        self.process, self._env, self._view, self._log_file = process, env, view, sink
         lock = threading.Lock()
         assert process.stdout is not None and process.stderr is not None
         self._log_threads = [
@@ -329,9 +320,7 @@ class ContainerRun:
         return list(self.spec.get("ports") or [])
 
     def _probe(self, now: float) -> None:
-        ports = self.worker.ports
         named = {p["name"]: p["containerPort"] for p in self._ports() if p.get("name")}
-        cwd = str(self.worker.tmpdir)
         for kind, state in self.probes.items():
             if not state.due(now):
                 continue
@@ -339,7 +328,7 @@ class ContainerRun:
                 continue
             if kind == "startupProbe" and self.started:
                 continue
-            ok, message = probes.run(state.spec, ports, named, self._env, cwd)
+            ok, message = probes.run(state.spec, self.worker.ip, named, self._env, self._view)
             state.record(ok, time.monotonic())
             label = {"startupProbe": "Startup", "livenessProbe": "Liveness"}.get(kind, "Readiness")
             if not ok:
@@ -433,9 +422,7 @@ class ContainerRun:
             return
         named = {p["name"]: p["containerPort"] for p in self._ports() if p.get("name")}
         action = {**hook, "timeoutSeconds": timeout}
-        ok, message = probes.run(
-            action, self.worker.ports, named, self._env, str(self.worker.tmpdir)
-        )
+        ok, message = probes.run(action, self.worker.ip, named, self._env, self._view)
         if not ok:
             kind = "Exec" if "exec" in hook else "HTTP"
             self.worker.event(
@@ -513,7 +500,7 @@ class PodWorker:
         self.grace: float | None = None  # set when the pod is deleted: its grace period
         self.deleted = False  # the API object is being deleted: remove it once stopped
         self.volumes: dict[str, Path] = {}
-        self.ports: dict[int, int] = {}
+        self.ip = ""  # the pod's address, once its sandbox is set up
         self.scratch = paths.pod_dir(self.state_dir, self.namespace, self.name, self.uid)
         self.tmpdir = self.scratch / "tmp"
         spec = pod["spec"]
@@ -577,6 +564,7 @@ class PodWorker:
             log.exception("pod %s/%s", self.namespace, self.name)
         finally:
             self._shut_down()
+            self.kubelet.network().release(self.uid)
             if self.deleted:
                 self._finish_deletion()
                 self.forget = True
@@ -618,22 +606,28 @@ class PodWorker:
             for mount in podspec.mounts(container.spec, self.volumes):
                 if mount.mount_path == "/tmp":
                     self.tmpdir = mount.local
-        for container in self.pod["spec"].get("containers") or []:
-            for port in container.get("ports") or []:
-                self.ports[port["containerPort"]] = free_port()
-        if self.ports:
-            mapping = json.dumps({str(k): v for k, v in self.ports.items()})
-            self.pod = self.store.mutate(
-                "pods",
-                self.namespace,
-                self.name,
-                lambda pod: (
-                    pod["metadata"]
-                    .setdefault("annotations", {})
-                    .update({PORTS_ANNOTATION: mapping})
-                ),
-            )
-        return True
+        ports = [
+            port["containerPort"]
+            for container in self.pod["spec"].get("containers") or []
+            for port in container.get("ports") or []
+            if port.get("protocol", "TCP") == "TCP"
+        ]
+        previous = (self.pod.get("status") or {}).get("podIP") or ""
+        while True:
+            try:
+                self.ip = self.kubelet.network().allocate(self.uid, ports, previous)
+                return True
+            except NoAddressError as error:
+                message = f"Failed to create pod sandbox: {error}"
+                self.event("FailedCreatePodSandBox", message, type="Warning")
+                if self._wait(RESYNC):
+                    return False
+
+    def view(self, container: Obj) -> ContainerView:
+        """The filesystem a container of this pod sees."""
+        mounts = podspec.mounts(container, self.volumes)
+        root = paths.view_root(self.state_dir)
+        return ContainerView(mounts, self.tmpdir, container.get("workingDir") or "", root)
 
     def _supervise(self) -> None:
         while not self.stopping.is_set():
@@ -751,8 +745,7 @@ class PodWorker:
             "conditions": conditions,
             "hostIP": "127.0.0.1",
             "hostIPs": [{"ip": "127.0.0.1"}],
-            "podIP": "127.0.0.1",
-            "podIPs": [{"ip": "127.0.0.1"}],
+            **({"podIP": self.ip, "podIPs": [{"ip": self.ip}]} if self.ip else {}),
             "startTime": self._start_time,
             "qosClass": _qos_class(self.pod),
             "containerStatuses": [c.status() for c in self.containers],
@@ -803,6 +796,10 @@ class Kubelet:
         self.image_backoff = Backoff(clock)
         self.images = images.ImageStore(state_dir)
         self._node_images: list[str] | None = None
+        self._network: PodNetwork | None = None
+        self._network_lock = threading.Lock()
+        paths.view_root(state_dir).mkdir(parents=True, exist_ok=True)
+        containerview.available()  # found out (and, when not, said) once, at the start
         self._workers: dict[tuple[str, str], PodWorker] = {}
         self._lock = threading.Lock()
 
@@ -836,6 +833,17 @@ class Kubelet:
             worker = PodWorker(self, pod)
             self._workers[(namespace, name)] = worker
         worker.start()
+
+    def network(self) -> PodNetwork:
+        """The IPAM of the node's podCIDR (read once: the node outlives the kubelet's start)."""
+        with self._network_lock:
+            if self._network is None:
+                try:
+                    cidr = self.store.get("nodes", None, NODE_NAME)["spec"].get("podCIDR")
+                except (ApiError, KeyError):
+                    cidr = None
+                self._network = PodNetwork(cidr or DEFAULT_CIDR)
+            return self._network
 
     def refresh_node_images(self) -> None:
         """Keep node status.images in step with the image store (a load while running)."""

@@ -181,7 +181,7 @@ class ApiServer:
                     "need kubectl 1.31 or later (they speak WebSockets); reach a pod's port "
                     "through the service proxy "
                     "(kubectl get --raw /api/v1/namespaces/NS/services/NAME:PORT/proxy/PATH) "
-                    "or the local port in the pod's sandbox.iris.dev/ports annotation"
+                    "or at the pod's own address, its status.podIP and containerPort"
                 )
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         if target.subresource == "proxy":

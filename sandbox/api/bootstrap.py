@@ -8,7 +8,7 @@ from typing import Any
 
 import psutil
 
-from sandbox import images
+from sandbox import images, podnetwork
 from sandbox.api import registry
 from sandbox.api.objects import SYSTEM_NAMESPACES
 from sandbox.controllers.volumes import DEFAULT_STORAGE_CLASS, PROVISIONER
@@ -143,9 +143,21 @@ def bootstrap(store: Store, state_dir: Path | None = None, *, gpus: int = 0) -> 
         "spec": {},
     }
     try:
-        store.get("nodes", None, NODE_NAME)
+        known_node = store.get("nodes", None, NODE_NAME)
     except ApiError:
+        cidr = podnetwork.random_cidr()
+        node["spec"] = {"podCIDR": cidr, "podCIDRs": [cidr]}
         store.create("nodes", node)
+    else:
+        if not (known_node.get("spec") or {}).get("podCIDR"):
+            # A state from before pods had addresses of their own.
+            cidr = podnetwork.random_cidr()
+            store.mutate(
+                "nodes",
+                None,
+                NODE_NAME,
+                lambda obj: obj.setdefault("spec", {}).update(podCIDR=cidr, podCIDRs=[cidr]),
+            )
 
     def refresh(obj: dict[str, Any]) -> None:
         obj["status"] = _node_status(gpus)

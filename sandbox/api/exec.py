@@ -2,11 +2,13 @@
 
 kubectl (1.30 and later) opens a WebSocket with the subprotocol v5.channel.k8s.io: each binary
 message starts with its channel (0 stdin, 1 stdout, 2 stderr, 3 the final status, 4 terminal
-resizes; 255 followed by a channel closes it, as stdin's end). The command runs as a local
-process with the container's environment, in its working directory, and with paths under a
-volume's mountPath rewritten to the folder that backs it, so `ls /models` lists the model
-volume. With a TTY (`kubectl exec -it`) it gets a pseudo-terminal as its controlling terminal.
-It is not a container: the command runs on this machine, as the sandbox's user.
+resizes; 255 followed by a channel closes it, as stdin's end; every channel carries raw
+bytes, so `kubectl cp` can stream tar through it). The command runs as a local process with
+the container's environment, in its working directory and in its view of the filesystem
+(sandbox.containerview: the pod's volumes at their mountPaths, its emptyDir at /tmp), so
+`ls /models` lists the model volume and `echo hi > /tmp/x` writes the pod's /tmp. With a TTY
+(`kubectl exec -it`) it gets a pseudo-terminal as its controlling terminal. It is not a
+container: the command runs on this machine, as the sandbox's user.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from sandbox import paths, podspec
-from sandbox.api.proxy import local_port
+from sandbox.containerview import ContainerView
 from sandbox.store import ApiError, Store
 
 SUBPROTOCOL = "v5.channel.k8s.io"
@@ -50,7 +52,7 @@ class ExecRequest:
 class Prepared:
     argv: list[str]
     env: dict[str, str]
-    cwd: str
+    view: ContainerView
 
 
 def prepare(store: Store, state_dir: Path, pod: Obj, request: ExecRequest) -> Prepared:
@@ -66,20 +68,25 @@ def prepare(store: Store, state_dir: Path, pod: Obj, request: ExecRequest) -> Pr
         raise ApiError.bad_request("you must specify at least 1 command")
     meta = pod["metadata"]
     scratch = paths.pod_dir(state_dir, meta["namespace"], meta["name"], meta["uid"])
-    mounts = podspec.mounts(container, podspec.volume_dirs(store, state_dir, pod))
-    tmpdir = next((m.local for m in mounts if m.mount_path == "/tmp"), scratch / "tmp")
-    ports = {
-        port["containerPort"]: local
-        for port in container.get("ports") or []
-        if (local := local_port(pod, port["containerPort"])) is not None
-    }
+    dirs = podspec.volume_dirs(store, state_dir, pod)
+    mounts = podspec.mounts(container, dirs)
+    # the pod's /tmp: a volume mounted there in any container (as the kubelet's worker
+    # found it), else its scratch folder
+    tmpdir = scratch / "tmp"
+    for each in containers:
+        for mount in podspec.mounts(each, dirs):
+            if mount.mount_path == "/tmp":
+                tmpdir = mount.local
+    tmpdir.mkdir(parents=True, exist_ok=True)
+    root = paths.view_root(state_dir)
+    view = ContainerView(mounts, tmpdir, container.get("workingDir") or "", root)
+    pod_ip = (pod.get("status") or {}).get("podIP") or "127.0.0.1"
     try:
-        env = podspec.environment(store, pod, container, mounts, ports, tmpdir)
+        env = podspec.environment(store, pod, container, view.rewritten, pod_ip, view.tmp)
     except podspec.ConfigError as error:
         raise ApiError.bad_request(str(error)) from error
-    argv = [podspec.local_path(word, mounts) for word in request.command]
-    cwd = podspec.local_path(container.get("workingDir") or "", mounts)
-    return Prepared(argv, env, cwd if cwd and Path(cwd).is_dir() else str(tmpdir))
+    argv = [view.path(word) for word in request.command]
+    return Prepared(argv, env, view)
 
 
 def _status(code: int | None, error: str | None = None) -> bytes:
@@ -138,7 +145,7 @@ class ExecSession:
             code = await _exited(process)
             await asyncio.gather(*pumps)
             await self._send(_status(code))
-            await self.websocket.close()
+            await self._close_socket()
         finally:
             # The tasks stop watching the fds before the fds are closed.
             for task in (reader, *pumps):
@@ -154,22 +161,27 @@ class ExecSession:
 
     async def _refuse(self, reason: str) -> None:
         await self._send(_status(None, f"error executing command in container: {reason}"))
-        await self.websocket.close()
+        await self._close_socket()
 
     def _spawn(self, prepared: Prepared) -> tuple[subprocess.Popen[bytes], list[tuple[int, int]]]:
         """The process, and its output fds with the channel each goes to."""
-        common: Any = {"env": prepared.env, "cwd": prepared.cwd, "start_new_session": True}
+        common: Any = {"env": prepared.env, "start_new_session": True}
+        view = prepared.view
         if self.request.tty:
+
+            def in_terminal() -> None:
+                # The terminal becomes the new session's controlling terminal, so that
+                # ctrl-c reaches the foreground job as SIGINT: one ioctl in the child.
+                fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
             terminal, child = os.openpty()
             try:
-                process = subprocess.Popen(
+                process = view.popen(
                     prepared.argv,
+                    then=in_terminal,
                     stdin=child,
                     stdout=child,
                     stderr=child,
-                    # The terminal becomes the new session's controlling terminal, so that
-                    # ctrl-c reaches the foreground job as SIGINT: one ioctl in the child.
-                    preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
                     **common,
                 )
             except OSError:
@@ -183,7 +195,7 @@ class ExecSession:
         out_read, out_write = os.pipe()
         err_read, err_write = os.pipe()
         try:
-            process = subprocess.Popen(
+            process = view.popen(
                 prepared.argv,
                 stdin=subprocess.DEVNULL if stdin_read is None else stdin_read,
                 stdout=out_write,
@@ -265,6 +277,11 @@ class ExecSession:
         if self.stdin is not None:
             _close(self.stdin)
             self.stdin = None
+
+    async def _close_socket(self) -> None:
+        # kubectl cp hangs up as soon as it has the status: the socket may be closed already
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            await self.websocket.close()
 
     async def _send(self, message: bytes) -> None:
         async with self.send_lock:

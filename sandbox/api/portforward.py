@@ -4,8 +4,8 @@ kubectl (1.31 and later) opens a WebSocket with the subprotocol SPDY/3.1+portfor
 and speaks SPDY inside its binary messages. For each connection to its local port it opens
 two SPDY streams with the headers streamtype (error or data), port (the pod's container port)
 and requestid. Here the data stream is joined to a TCP connection to the pod's process, on
-the local port the runtime recorded for that container port; a failure is written on the
-error stream, which kubectl prints.
+the pod's own address (status.podIP) and that port, where its process listens; a failure is
+written on the error stream, which kubectl prints.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from sandbox.api import spdy
-from sandbox.api.proxy import local_port
+from sandbox.api.proxy import pod_address
 from sandbox.store import ApiError, Store
 
 log = logging.getLogger("sandbox.portforward")
@@ -102,15 +102,16 @@ class PortForwardSession:
             return
         forward.data_stream = stream_id
         try:
-            # The pod as it is now: a restarted process listens on a new local port.
             pod = self.store.get("pods", self.namespace, self.pod)
-            local = local_port(pod, forward.port) if forward.port.isdigit() else None
-            if local is None:
+            address = pod_address(pod, forward.port) if forward.port.isdigit() else None
+            if address is None:
                 reason = f"no process of the pod listens on port {forward.port}"
             else:
-                reader, forward.writer = await asyncio.open_connection("127.0.0.1", local)
+                reader, forward.writer = await asyncio.open_connection(*address)
                 forward.copier = asyncio.create_task(self._to_client(forward, reader))
                 return
+        except ConnectionRefusedError:
+            reason = f"no process of the pod listens on port {forward.port}"
         except (ApiError, OSError) as error:
             reason = error.message if isinstance(error, ApiError) else str(error)
         self._fail(forward, f"error forwarding port {forward.port} to pod {self.pod}: {reason}")

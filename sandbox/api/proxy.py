@@ -1,14 +1,13 @@
 """The services/NAME[:PORT]/proxy and pods/NAME[:PORT]/proxy subresources.
 
 Service ports resolve to a Ready pod behind the selector (round robin), then the target port
-(number or container port name) to the local port the runtime recorded on the pod in the
-``sandbox.iris.dev/ports`` annotation; the request is forwarded with httpx.
+(number or container port name) to that containerPort at the pod's own address (status.podIP,
+a loopback address of its own: sandbox.podnetwork); the request is forwarded with httpx.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 from typing import Any
 
 import httpx
@@ -17,7 +16,6 @@ from sandbox.store import ApiError, Store
 
 Obj = dict[str, Any]
 
-PORTS_ANNOTATION = "sandbox.iris.dev/ports"
 _HOP_BY_HOP = {
     "connection",
     "keep-alive",
@@ -43,11 +41,11 @@ def _pod_ready(pod: Obj) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
-def local_port(pod: Obj, target: Any) -> int | None:
-    annotations = (pod.get("metadata") or {}).get("annotations") or {}
-    try:
-        ports = json.loads(annotations.get(PORTS_ANNOTATION) or "{}")
-    except ValueError:
+def pod_address(pod: Obj, target: Any) -> tuple[str, int] | None:
+    """(podIP, containerPort) of a port number or container port name; None before the pod
+    has an address, or for a name none of its containers declares."""
+    ip = (pod.get("status") or {}).get("podIP")
+    if not ip:
         return None
     container_port = target
     if isinstance(target, str) and not target.isdigit():
@@ -62,8 +60,7 @@ def local_port(pod: Obj, target: Any) -> int | None:
         )
     if container_port is None:
         return None
-    local = ports.get(str(container_port))
-    return int(local) if local else None
+    return ip, int(container_port)
 
 
 def _split(name_and_port: str) -> tuple[str, str | None]:
@@ -86,11 +83,14 @@ def service_upstream(store: Store, namespace: str, name_and_port: str) -> str:
     pods, _ = store.list("pods", namespace, label_selector=label_selector)
     target = port.get("targetPort", port.get("port"))
     candidates = [
-        local for pod in pods if _pod_ready(pod) and (local := local_port(pod, target)) is not None
+        address
+        for pod in pods
+        if _pod_ready(pod) and (address := pod_address(pod, target)) is not None
     ]
     if not candidates:
         raise _unavailable(f'no endpoints available for service "{name}"')
-    return f"http://127.0.0.1:{candidates[next(_round_robin) % len(candidates)]}"
+    ip, number = candidates[next(_round_robin) % len(candidates)]
+    return f"http://{ip}:{number}"
 
 
 def pod_upstream(store: Store, namespace: str, name_and_port: str) -> str:
@@ -105,10 +105,10 @@ def pod_upstream(store: Store, namespace: str, name_and_port: str) -> str:
             ),
             None,
         )
-    local = local_port(pod, port_ref) if port_ref else None
-    if local is None:
+    address = pod_address(pod, port_ref) if port_ref else None
+    if address is None:
         raise _unavailable(f'pod "{name}" has no running process listening on that port')
-    return f"http://127.0.0.1:{local}"
+    return f"http://{address[0]}:{address[1]}"
 
 
 async def forward(

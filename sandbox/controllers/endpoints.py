@@ -46,13 +46,15 @@ class EndpointsController(Controller):
         pods, _ = self.store.list("pods", namespace)
         # a Terminating pod leaves the Endpoints at once (unless the service publishes
         # not-ready addresses) but stays in its slice, terminating (ShouldPodBeInEndpoints
-        # with includeTerminating = publishNotReadyAddresses / true)
+        # with includeTerminating = publishNotReadyAddresses / true); a pod without an
+        # address yet is in neither
         candidates = [
             pod
             for pod in pods
             if match_labels({"matchLabels": selector}, pod["metadata"].get("labels"))
             and is_pod_running_or_pending(pod)
             and (pod.get("spec") or {}).get("nodeName")
+            and _pod_ip(pod)
         ]
         publish = bool(service["spec"].get("publishNotReadyAddresses"))
         matching = [pod for pod in candidates if publish or is_pod_active(pod)]
@@ -149,6 +151,10 @@ def _pod_ports(service: Obj, pod: Obj) -> list[Obj]:
     return ports
 
 
+def _pod_ip(pod: Obj) -> str:
+    return str((pod.get("status") or {}).get("podIP") or "")
+
+
 def _target_ref(pod: Obj) -> Obj:
     meta = pod["metadata"]
     return {"kind": "Pod", "namespace": meta["namespace"], "name": meta["name"], "uid": meta["uid"]}
@@ -170,7 +176,7 @@ def _slice_groups(service: Obj, pods: list[Obj]) -> list[Obj]:
         ready = publish or (serving and not terminating)
         group["endpoints"].append(
             {
-                "addresses": ["127.0.0.1"],
+                "addresses": [_pod_ip(pod)],
                 "conditions": {"ready": ready, "serving": serving, "terminating": terminating},
                 "nodeName": NODE_NAME,
                 "targetRef": _target_ref(pod),
@@ -180,17 +186,18 @@ def _slice_groups(service: Obj, pods: list[Obj]) -> list[Obj]:
 
 
 def _subsets(service: Obj, pods: list[Obj]) -> list[Obj]:
-    """One subset per distinct port set, as the endpoints controller packs them."""
+    """One subset per distinct port set, as the endpoints controller packs them (RepackSubsets:
+    addresses in order of IP, then uid)."""
     groups: dict[str, Obj] = {}
     publish = bool(service["spec"].get("publishNotReadyAddresses"))
-    for pod in sorted(pods, key=lambda p: p["metadata"]["name"]):
+    for pod in sorted(pods, key=lambda p: (_pod_ip(p), p["metadata"]["uid"])):
         ports = _pod_ports(service, pod)
         if not ports:
             continue
         subset = groups.setdefault(
             repr(ports), {"addresses": [], "notReadyAddresses": [], "ports": ports}
         )
-        address = {"ip": "127.0.0.1", "nodeName": NODE_NAME, "targetRef": _target_ref(pod)}
+        address = {"ip": _pod_ip(pod), "nodeName": NODE_NAME, "targetRef": _target_ref(pod)}
         ready = publish or is_pod_ready(pod)  # addEndpointSubset's tolerateUnreadyEndpoints
         subset["addresses" if ready else "notReadyAddresses"].append(address)
     return [{key: value for key, value in s.items() if value} for s in groups.values()]

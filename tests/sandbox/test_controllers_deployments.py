@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 Obj = dict[str, Any]
 
 SERVE = (
-    "import http.server, os; http.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), "
+    "import http.server, os; http.server.HTTPServer((os.environ['HOST'], int(os.environ['PORT'])), "
     "http.server.SimpleHTTPRequestHandler).serve_forever()"
 )
 

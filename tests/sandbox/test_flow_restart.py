@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 SERVE = (
     "import http.server, os; print('serving', flush=True); "
-    "http.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), "
+    "http.server.HTTPServer((os.environ['HOST'], int(os.environ['PORT'])), "
     "http.server.SimpleHTTPRequestHandler).serve_forever()"
 )
 MANIFESTS = [

@@ -38,6 +38,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
 
 
 def _apply(node: SandboxProcess, name: str, seen: Path, second: str) -> None:
+    """The pod, with the host folder of ``seen`` as a hostPath: it outlives the pod."""
     pod = {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -49,11 +50,13 @@ def _apply(node: SandboxProcess, name: str, seen: Path, second: str) -> None:
                     "image": "iris-ml:0.1.0-dev",
                     "command": [sys.executable, "-c", TWICE],
                     "env": [
-                        {"name": "SEEN", "value": str(seen)},
+                        {"name": "SEEN", "value": f"/marks/{seen.name}"},
                         {"name": "SECOND", "value": second},
                     ],
+                    "volumeMounts": [{"name": "marks", "mountPath": "/marks"}],
                 }
-            ]
+            ],
+            "volumes": [{"name": "marks", "hostPath": {"path": str(seen.parent)}}],
         },
     }
     node.kubectl("apply", "-f", "-", input=yaml.safe_dump(pod))

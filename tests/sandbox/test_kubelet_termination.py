@@ -18,7 +18,7 @@ from sandbox.testing import SandboxProcess, start_sandbox
 pytestmark = pytest.mark.slow
 
 NS = "bye"
-# Ready once it listens (PORT: the local port the sandbox gives containerPort 8080); on SIGTERM
+# Ready once it listens (on HOST:PORT, the pod's address and containerPort 8080); on SIGTERM
 # it notes it, lingers LINGER seconds and exits (or, with LINGER=ignore, ignores it).
 SERVER = """
 import http.server, os, signal, sys, threading, time
@@ -26,7 +26,7 @@ mark = os.environ["MARK"]
 def bye(*_):
     open(mark, "a").write("SIGTERM\\n"); time.sleep(float(os.environ["LINGER"])); sys.exit(0)
 signal.signal(signal.SIGTERM, bye if os.environ["LINGER"] != "ignore" else signal.SIG_IGN)
-address = ("127.0.0.1", int(os.environ["PORT"]))
+address = (os.environ["HOST"], int(os.environ["PORT"]))
 server = http.server.HTTPServer(address, http.server.BaseHTTPRequestHandler)
 threading.Thread(target=server.serve_forever, daemon=True).start()
 while True: time.sleep(1)
@@ -44,6 +44,8 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
 
 
 def _pod(name: str, mark: Path, linger: str, grace: int = 30) -> dict:
+    """The mark file is the host's, reached as a container would: through a hostPath."""
+    inside = f"/marks/{mark.name}"
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -56,16 +58,18 @@ def _pod(name: str, mark: Path, linger: str, grace: int = 30) -> dict:
                     "image": "iris-ml:0.1.0-dev",
                     "command": [sys.executable, "-c", SERVER],
                     "env": [
-                        {"name": "MARK", "value": str(mark)},
+                        {"name": "MARK", "value": inside},
                         {"name": "LINGER", "value": linger},
                     ],
                     "ports": [{"containerPort": 8080}],
                     "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1},
                     "lifecycle": {
-                        "preStop": {"exec": {"command": ["sh", "-c", f"echo preStop >> {mark}"]}}
+                        "preStop": {"exec": {"command": ["sh", "-c", f"echo preStop >> {inside}"]}}
                     },
+                    "volumeMounts": [{"name": "marks", "mountPath": "/marks"}],
                 }
             ],
+            "volumes": [{"name": "marks", "hostPath": {"path": str(mark.parent)}}],
         },
     }
 

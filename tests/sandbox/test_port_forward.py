@@ -23,7 +23,7 @@ SERVE = (
     "import http.server, os, functools; os.makedirs('site', exist_ok=True); "
     f"open('site/big.bin', 'wb').write(bytes(i % 251 for i in range({BIG}))); "
     "handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory='site'); "
-    "http.server.ThreadingHTTPServer(('127.0.0.1', int(os.environ['PORT'])), handler)"
+    "http.server.ThreadingHTTPServer((os.environ['HOST'], int(os.environ['PORT'])), handler)"
     ".serve_forever()"
 )
 POD = f"""

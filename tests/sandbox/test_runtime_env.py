@@ -29,9 +29,10 @@ def test_only_declared_values_are_rewritten_to_the_volume_folders(
         ],
     }
     mounts = [Mount("/models", models), Mount("/tmp", scratch)]
-    env = environment(Store(None), POD, container, mounts, {8000: 41234}, scratch)
+    container["ports"] = [{"containerPort": 8000}]
+    env = environment(Store(None), POD, container, mounts, "127.244.0.7", scratch)
     assert env["MODEL_DIR"] == str(models)
     assert env["CACHE"] == f"{scratch}/cache"
     assert env["URL"] == "http://example.invalid/models"
     assert env["PATH"] == "/tmp/checkout/.venv/bin:/usr/bin"
-    assert (env["HOST"], env["PORT"], env["TMPDIR"]) == ("127.0.0.1", "41234", str(scratch))
+    assert (env["HOST"], env["PORT"], env["TMPDIR"]) == ("127.244.0.7", "8000", str(scratch))

@@ -14,10 +14,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from sandbox import paths
+from sandbox import containerview, paths
 from sandbox.api.objects import ObjectApi
 from sandbox.resources import BY_PLURAL
-from sandbox.runtime import PORTS_ANNOTATION, ProcessGroups
+from sandbox.runtime import ProcessGroups
 from tests.sandbox.inprocess import (
     NAMESPACE,
     Cluster,
@@ -88,16 +88,21 @@ def test_env_volumes_ports_and_log(cluster: Cluster) -> None:
     cluster.wait_for(lambda: phase(cluster, "envy") == "Succeeded", "the pod to succeed")
 
     env = _env_from_log(cluster, "envy")
-    claim_dir = str(paths.volume_dir(cluster.state_dir, NAMESPACE, "data"))
-    assert env["MODEL_DIR"] == claim_dir
-    assert env["OUT"] == f"{claim_dir}/out/envy"
-    assert env["KEY"] == "s3cret"
-    assert (env["ME"], env["IP"], env["HOST"]) == ("envy", "127.0.0.1", "127.0.0.1")
-    assert Path(env["TMPDIR"]).is_dir() and env["TMPDIR"].startswith(str(cluster.state_dir))
     obj = cluster.get("pods", "envy")
     assert obj is not None
-    ports = json.loads(obj["metadata"]["annotations"][PORTS_ANNOTATION])
-    assert env["PORT"] == str(ports["8000"])
+    pod_ip = obj["status"]["podIP"]
+    assert pod_ip.startswith("127.") and pod_ip != "127.0.0.1"
+    assert env["KEY"] == "s3cret"
+    assert (env["ME"], env["IP"], env["HOST"], env["PORT"]) == ("envy", pod_ip, pod_ip, "8000")
+    if containerview.available():
+        # its own view: the paths the manifest gives are the paths it finds
+        seen = (env["MODEL_DIR"], env["OUT"], env["TMPDIR"])
+        assert seen == ("/models", "/data/out/envy", "/tmp")
+    else:
+        claim_dir = str(paths.volume_dir(cluster.state_dir, NAMESPACE, "data"))
+        assert env["MODEL_DIR"] == claim_dir
+        assert env["OUT"] == f"{claim_dir}/out/envy"
+        assert Path(env["TMPDIR"]).is_dir() and env["TMPDIR"].startswith(str(cluster.state_dir))
     assert Path(env["PATH"].split(os.pathsep)[0]) == Path(sys.executable).parent
     lines = _log(cluster, "envy", "main")
     assert any(line.endswith(" to stderr") and line[:4].isdigit() for line in lines)
@@ -171,23 +176,27 @@ def _pid(cluster: Cluster, name: str) -> int:
 
 SERVE = (
     "import http.server, os; os.chdir(os.environ['SITE']); "
-    "http.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), "
+    "http.server.HTTPServer((os.environ['HOST'], int(os.environ['PORT'])), "
     "http.server.SimpleHTTPRequestHandler).serve_forever()"
 )
 
 
-def _server(site: Path, **probes: object) -> dict:
-    return python_container(
+def _server(name: str, site: Path, **probes: object) -> dict:
+    """A pod serving the host folder ``site``, which it reaches through a hostPath volume."""
+    container = python_container(
         "web",
         SERVE,
-        env=[{"name": "SITE", "value": str(site)}],
+        env=[{"name": "SITE", "value": "/site"}],
         ports=[{"name": "http", "containerPort": 8080}],
+        volumeMounts=[{"name": "site", "mountPath": "/site"}],
         **probes,
     )
+    volumes = [{"name": "site", "hostPath": {"path": str(site)}}]
+    return pod(name, container, restart="Always", volumes=volumes)
 
 
 def test_killed_process_is_restarted_in_place(cluster: Cluster, tmp_path: Path) -> None:
-    cluster.create("pods", pod("victim", _server(tmp_path), restart="Always"))
+    cluster.create("pods", _server("victim", tmp_path))
     first = cluster.wait_for(lambda: _pid(cluster, "victim"), "the container to run")
     os.kill(first, signal.SIGKILL)
 
@@ -212,10 +221,10 @@ def test_liveness_failure_restarts_and_readiness_gates(cluster: Cluster, tmp_pat
     }
     # the startup probe holds the liveness probe back until the server listens
     startup = {**probe, "failureThreshold": 50}
-    container = _server(
-        tmp_path, startupProbe=startup, livenessProbe=probe, readinessProbe=dict(probe)
+    sick = _server(
+        "sick", tmp_path, startupProbe=startup, livenessProbe=probe, readinessProbe=dict(probe)
     )
-    cluster.create("pods", pod("sick", container, restart="Always"))
+    cluster.create("pods", sick)
     cluster.wait_for(
         lambda: container_status(cluster.get("pods", "sick")).get("ready"), "readiness"
     )
