@@ -42,7 +42,7 @@ from service.csv_chunks import Chunk, InputError, read_chunks
 from service.data import FEATURE_NAMES
 from service.logs import configure_logging
 from service.model_store import LoadedModel, ModelStore, ModelStoreError, NoModelError
-from service.predictor import make_predictor
+from service.predictor import Regressor, make_predictor
 from service.settings import BatchSettings, load_settings
 
 log = logging.getLogger("iris.batch")
@@ -58,7 +58,10 @@ class Scorer:
 
     def __init__(self, model: LoadedModel) -> None:
         self.model = model
-        self._predictor = make_predictor(model)
+        predictor = make_predictor(model)
+        if isinstance(predictor, Regressor):
+            raise ModelStoreError(f"model {model.version} is a regression: not scored yet")
+        self._predictor = predictor
         self._class_names = pa.array(model.class_names, pa.string())
         self._version = pa.array([model.version], pa.string())
         classes = list(model.class_names)

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 
 from service.api.metrics import ApiMetrics
 from service.model_store import LoadedModel, ModelStore, ModelStoreError, NoModelError
-from service.predictor import Predictor, make_predictor
+from service.predictor import Predictor, Regressor, make_predictor
 
 log = logging.getLogger("iris.serve")
 
@@ -45,7 +45,10 @@ class ServedModel:
 
 
 def serve_model(loaded: LoadedModel) -> ServedModel:
-    return ServedModel(loaded, make_predictor(loaded))
+    predictor = make_predictor(loaded)
+    if isinstance(predictor, Regressor):
+        raise ModelStoreError(f"model {loaded.version} is a regression: not served yet")
+    return ServedModel(loaded, predictor)
 
 
 @dataclass
