@@ -20,8 +20,14 @@ LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 class CommonSettings(BaseSettings):
     """What every entry point shares: where the model store lives and how loud to log."""
 
+    # An empty variable is unset: the ConfigMap lists TRAIN_DATA, LABEL_COLUMN and MODEL
+    # empty, which keeps their defaults (Iris) until a team fills them in.
     model_config = SettingsConfigDict(
-        case_sensitive=False, extra="ignore", validate_default=True, protected_namespaces=()
+        case_sensitive=False,
+        extra="ignore",
+        validate_default=True,
+        protected_namespaces=(),
+        env_ignore_empty=True,
     )
 
     model_dir: Path = Field(Path("/models"), description="root of the model store")
