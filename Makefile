@@ -16,7 +16,7 @@ DOCKER    ?= docker
 # Extra `docker build` flags, e.g. --build-arg PYTHON_IMAGE=NAME for another base image.
 BUILD_FLAGS ?=
 
-.PHONY: help venv test lint pytest bench serve image image-test demo tui up down secret screenshot clean
+.PHONY: help venv test lint pytest bench serve image image-test demo tui up down secret screenshot clean example-data
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -61,6 +61,9 @@ bench: $(BIN)/.installed ## measure speed and memory; each benchmark prints a ta
 	  apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } || \
 	  { echo "bench needs wrk: install it with your package manager"; exit 1; }
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+example-data: $(BIN)/.installed ## write the example CSVs (wine, a churn table) into examples/data
+	$(BIN)/python -m service.example_data examples/data
 
 demo: $(BIN)/.installed kubectl-check ## the whole stack on the sandbox (a simulated cluster), in the TUI
 	BIN=$(BIN) OVERLAY=$(OVERLAY) scripts/demo.sh

@@ -1,8 +1,9 @@
 """`iris-batch`: score every new CSV in INPUT_DIR into OUTPUT_DIR, exactly once.
 
 Runs as the CronJob `iris-batch-predict`. For each input `<name>` it writes
-`<name>.predictions.csv` (the row's features, class index and name, one probability per class,
-the model version) and, when rows were bad, `<name>.rejects.csv` (line, reason, row). Both are
+`<name>.predictions.csv` (the row's other columns, such as an id, then its features, then the
+class index and name with one probability per class, or the predicted value of a regression,
+and the model version) and, when rows were bad, `<name>.rejects.csv` (line, reason, row). Both are
 written under temporary names and renamed into place; only then is the input recorded in the
 ledger (OUTPUT_DIR/.ledger/<name>.json, keyed by size and modification time). A crash at any
 point therefore leaves either nothing or complete files, and the next run scores what is not
@@ -22,6 +23,7 @@ import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pyarrow as pa
@@ -38,19 +40,16 @@ from service.batch_files import (
     owns,
     remove_leftovers,
 )
-from service.csv_chunks import Chunk, InputError, read_chunks
-from service.data import FEATURE_NAMES
+from service.csv_chunks import Chunk, InputError, passthrough_columns, read_chunks, read_header
 from service.logs import configure_logging
 from service.model_store import LoadedModel, ModelStore, ModelStoreError, NoModelError
-from service.predictor import make_predictor
+from service.predictor import Predictor, Regressor, make_predictor
 from service.settings import BatchSettings, load_settings
 
 log = logging.getLogger("iris.batch")
 
-# Plausible Iris measurements (cm) for the synthetic demo rows.
-DEMO_LOW = (4.3, 2.0, 1.0, 0.1)
-DEMO_HIGH = (7.9, 4.4, 6.9, 2.5)
 DEMO_SEED = 42
+PREDICTION_COLUMN = "prediction"
 
 
 class Scorer:
@@ -58,42 +57,66 @@ class Scorer:
 
     def __init__(self, model: LoadedModel) -> None:
         self.model = model
+        self.regression = model.signature.task == "regression"
         self._predictor = make_predictor(model)
         self._class_names = pa.array(model.class_names, pa.string())
         self._version = pa.array([model.version], pa.string())
         classes = list(model.class_names)
-        self.schema = pa.schema(
-            [(name, pa.string()) for name in FEATURE_NAMES]
-            + [("class_index", pa.int64()), ("class_name", pa.string())]
-            + [(f"proba_{name}", pa.float64()) for name in classes]
-            + [("model_version", pa.dictionary(pa.int32(), pa.string()))]
+        if self.regression:
+            self.outputs = [(PREDICTION_COLUMN, pa.float64())]
+        else:
+            self.outputs = [
+                ("class_index", pa.int64()),
+                ("class_name", pa.string()),
+                *((f"proba_{name}", pa.float64()) for name in classes),
+            ]
+        self.outputs.append(("model_version", pa.dictionary(pa.int32(), pa.string())))
+        # Unquoted output is plainer and faster: use it when no written text could need quotes.
+        self._plain_outputs = not any(
+            set(text) & set(',"\r\n') for text in [*classes, model.version]
         )
-        # The features are validated numbers; only a class name from a training CSV could
-        # hold a comma or quote. Unquoted output is plainer and faster, so use it when safe.
-        plain = not any(set(text) & set(',"\r\n') for text in [*classes, model.version])
-        self.write_options = pcsv.WriteOptions(
+
+    def file_format(self, columns: list[str]) -> tuple[pa.Schema, bytes, pcsv.WriteOptions]:
+        """The predictions file of an input with these columns: schema, header, write options."""
+        kept = [*passthrough_columns(columns, self.model.signature), *self.model.feature_names]
+        schema = pa.schema([(name, pa.string()) for name in kept] + self.outputs)
+        # Copied-through and categorical text may hold anything; numbers never need quotes.
+        plain = (
+            self._plain_outputs
+            and len(kept) == len(self.model.feature_names)
+            and all(f.kind == "numeric" for f in self.model.signature.features)
+        )
+        options = pcsv.WriteOptions(
             include_header=False, quoting_style="none" if plain else "needed"
         )
         header = io.StringIO()
-        csv.writer(header, lineterminator="\n").writerow(self.schema.names)
-        self.header = header.getvalue().encode("utf-8")
+        csv.writer(header, lineterminator="\n").writerow(schema.names)
+        return schema, header.getvalue().encode("utf-8"), options
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
-        return self._predictor.predict_proba(features)
+        return cast(Predictor, self._predictor).predict_proba(features)
 
-    def score(self, chunk: Chunk) -> pa.RecordBatch:
-        proba = self.probabilities(chunk.features)
-        best = proba.argmax(axis=1)
-        # Six decimals keep the file small; formatting full doubles dominates the write time.
-        rounded = np.round(proba, 6)
-        arrays = [
-            *chunk.text,
-            pa.array(best, pa.int64()),
-            self._class_names.take(pa.array(best)),
-            *(pa.array(rounded[:, i]) for i in range(rounded.shape[1])),
-            pa.DictionaryArray.from_arrays(pa.array(np.zeros(len(best), np.int32)), self._version),
-        ]
-        return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+    def values(self, features: np.ndarray) -> np.ndarray:
+        return cast(Regressor, self._predictor).values(features)
+
+    def score(self, chunk: Chunk, schema: pa.Schema) -> pa.RecordBatch:
+        version = pa.DictionaryArray.from_arrays(
+            pa.array(np.zeros(chunk.rows, np.int32)), self._version
+        )
+        if self.regression:
+            values = self.values(chunk.features)
+            outputs = [pa.array(values, pa.float64())]
+        else:
+            proba = self.probabilities(chunk.features)
+            best = proba.argmax(axis=1)
+            # Six decimals keep the file small; formatting full doubles dominates the write time.
+            rounded = np.round(proba, 6)
+            outputs = [
+                pa.array(best, pa.int64()),
+                self._class_names.take(pa.array(best)),
+                *(pa.array(rounded[:, i]) for i in range(rounded.shape[1])),
+            ]
+        return pa.RecordBatch.from_arrays([*chunk.text, *outputs, version], schema=schema)
 
 
 def score_file(source: Path, output_dir: Path, scorer: Scorer, chunk_rows: int) -> FileResult:
@@ -102,6 +125,7 @@ def score_file(source: Path, output_dir: Path, scorer: Scorer, chunk_rows: int) 
     output = output_dir / (source.name + PREDICTIONS_SUFFIX)
     rejects_path = output_dir / (source.name + REJECTS_SUFFIX)
     rows = rejected = 0
+    schema, header, write_options = scorer.file_format(read_header(source, scorer.model.signature))
     with (
         AtomicFile(output) as predictions,
         AtomicFile(rejects_path) as rejects,
@@ -111,18 +135,18 @@ def score_file(source: Path, output_dir: Path, scorer: Scorer, chunk_rows: int) 
     ):
         rejects_csv = csv.writer(rejects_file)
         rejects_csv.writerow(["line", "reason", "row"])
-        sink.write(scorer.header)
-        writer = pcsv.CSVWriter(sink, scorer.schema, write_options=scorer.write_options)
+        sink.write(header)
+        writer = pcsv.CSVWriter(sink, schema, write_options=write_options)
         # Writing (formatting floats) overlaps reading and scoring the next chunk.
         pending: Future[None] | None = None
         try:
-            for chunk in read_chunks(source, chunk_rows):
+            for chunk in read_chunks(source, chunk_rows, scorer.model.signature):
                 for reject in chunk.rejects:
                     rejects_csv.writerow([reject.line, reject.reason, reject.text])
                 rejected += len(chunk.rejects)
                 if not chunk.rows:
                     continue
-                batch = scorer.score(chunk)
+                batch = scorer.score(chunk, schema)
                 if pending is not None:
                     pending.result()
                 pending = writer_thread.submit(writer.write_batch, batch)
@@ -144,21 +168,54 @@ def score_file(source: Path, output_dir: Path, scorer: Scorer, chunk_rows: int) 
     return FileResult(rows, rejected, time.perf_counter() - started, output)
 
 
-def score_demo(scorer: Scorer, rows: int) -> None:
-    """Score `rows` synthetic flowers and log each prediction, like the course's CronJob."""
+def demo_rows(model: LoadedModel, rows: int) -> np.ndarray:
+    """Synthetic encoded rows across the training ranges (and categories) of each feature."""
     rng = np.random.default_rng(DEMO_SEED)
-    features = np.round(rng.uniform(DEMO_LOW, DEMO_HIGH, size=(rows, len(FEATURE_NAMES))), 1)
+    columns = []
+    for feature in model.signature.features:
+        if feature.kind == "categorical":
+            columns.append(rng.integers(0, len(feature.categories), rows).astype(np.float64))
+        else:
+            low = feature.minimum if feature.minimum is not None else 0.0
+            high = feature.maximum if feature.maximum is not None else 1.0
+            columns.append(np.round(rng.uniform(low, high, rows), 1))
+    return np.column_stack(columns).reshape(rows, len(columns))
+
+
+def score_demo(scorer: Scorer, rows: int) -> None:
+    """Score `rows` synthetic rows and log each prediction, like the course's CronJob."""
+    model = scorer.model
+    features = demo_rows(model, rows)
+    shown = [
+        {
+            f.name: (f.categories[int(v)] if f.kind == "categorical" else v)
+            for f, v in zip(model.signature.features, row.tolist(), strict=True)
+        }
+        for row in features
+    ]
+    if scorer.regression:
+        values = scorer.values(features)
+        for row_features, value in zip(shown, values.tolist(), strict=True):
+            log.info(
+                "demo prediction",
+                extra={
+                    "features": row_features,
+                    "prediction": value,
+                    "model_version": model.version,
+                },
+            )
+        return
     proba = scorer.probabilities(features)
-    for values, row in zip(features, proba, strict=True):
+    for row_features, row in zip(shown, proba, strict=True):
         best = int(row.argmax())
         log.info(
             "demo prediction",
             extra={
-                "features": dict(zip(FEATURE_NAMES, values.tolist(), strict=True)),
+                "features": row_features,
                 "class_index": best,
-                "class_name": scorer.model.class_names[best],
+                "class_name": model.class_names[best],
                 "probability": round(float(row[best]), 4),
-                "model_version": scorer.model.version,
+                "model_version": model.version,
             },
         )
 

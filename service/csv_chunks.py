@@ -1,12 +1,15 @@
-"""Read a feature CSV in validated chunks, fast, with every bad row accounted for.
+"""Read a CSV of the model's features in validated chunks, fast, with every bad row accounted for.
 
-The file is cut into blocks of whole lines (about `chunk_rows` rows each), so memory stays flat
-however large the file is. Each block is parsed by Arrow's multithreaded CSV reader; the four
-feature columns are kept as the text the file holds (written back unchanged) and converted to
-float64 for the model. A block in which anything is wrong (a wrong number of fields, text that
-is not a number, NaN, infinity, a measurement outside 0..MAX_MEASUREMENT_CM) is parsed again
-line by line, which finds each bad row with its line number and reason; bad rows are rare, so
-only the blocks that hold them pay for the slow path.
+Columns are found by name, in any order; the other columns (an id) are carried through as
+text so predictions can be joined back. The file is cut into blocks of whole lines (about
+`chunk_rows` rows each), so memory stays flat however large the file is. Each block is parsed
+by Arrow's multithreaded CSV reader; the feature columns are kept as the text the file holds
+(written back unchanged) and encoded for the model (service.signature: numbers as float64, a
+category as its index, a missing value as NaN where training saw it missing). A block in
+which anything is wrong (a wrong number of fields, text that is not a number, NaN, infinity,
+a value outside the feature's bounds, an unknown category, a missing value the model cannot
+impute) is parsed again line by line, which finds each bad row with its line number and
+reason; bad rows are rare, so only the blocks that hold them pay for the slow path.
 """
 
 from __future__ import annotations
@@ -23,10 +26,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
-from service.data import FEATURE_NAMES
+from service.data import MISSING
+from service.signature import Feature, Signature
 
-# Iris measurements are centimetres; anything outside this range is a data error, not a flower.
-MAX_MEASUREMENT_CM = 100.0
 _SAMPLE_BYTES = 64 * 1024
 _SHOWN_CHARS = 200
 
@@ -44,8 +46,8 @@ class Reject:
 
 @dataclass
 class Chunk:
-    text: list[pa.Array]  # the feature columns as written in the input, in FEATURE_NAMES order
-    features: np.ndarray  # the same values as float64, shape (rows, 4)
+    text: list[pa.Array]  # the copied-through then the feature columns, as written
+    features: np.ndarray  # the features encoded, shape (rows, features), float64
     rejects: list[Reject] = field(default_factory=list)
 
     @property
@@ -53,18 +55,32 @@ class Chunk:
         return len(self.features)
 
 
-def read_chunks(path: Path, chunk_rows: int) -> Iterator[Chunk]:
+def passthrough_columns(columns: list[str], signature: Signature) -> list[str]:
+    """The input's columns that are not features, in the input's order."""
+    return [name for name in columns if name not in signature.feature_names]
+
+
+def read_header(path: Path, signature: Signature) -> list[str]:
+    """The input's column names, checked to hold every feature."""
+    try:
+        with path.open("rb") as handle:
+            return _read_header(handle, signature)
+    except OSError as exc:
+        raise InputError(f"cannot open it: {exc.strerror or exc}") from None
+
+
+def read_chunks(path: Path, chunk_rows: int, signature: Signature) -> Iterator[Chunk]:
     """Yield the valid rows of `path` in chunks, each with the rows it rejected."""
     try:
         handle = path.open("rb")
     except OSError as exc:
         raise InputError(f"cannot open it: {exc.strerror or exc}") from None
     with handle:
-        columns = _read_header(handle)
+        columns = _read_header(handle, signature)
         sample = handle.read(_SAMPLE_BYTES)
         bytes_per_line = max(8, len(sample) // max(1, sample.count(b"\n")))
         block_bytes = max(_SAMPLE_BYTES, chunk_rows * bytes_per_line)
-        parser = _BlockParser(columns)
+        parser = _BlockParser(columns, signature)
         first_line = 2
         pending = sample
         while True:
@@ -76,14 +92,14 @@ def read_chunks(path: Path, chunk_rows: int) -> Iterator[Chunk]:
                 return
 
 
-def _read_header(handle: BinaryIO) -> list[str]:
+def _read_header(handle: BinaryIO, signature: Signature) -> list[str]:
     raw = handle.readline()
     try:
         line = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError("the header is not UTF-8 text") from None
     columns = [name.strip() for name in next(csv.reader([line]), [])]
-    missing = [name for name in FEATURE_NAMES if name not in columns]
+    missing = [name for name in signature.feature_names if name not in columns]
     if missing:
         raise InputError(f"missing column(s) in the header: {', '.join(missing)}")
     duplicated = sorted({name for name in columns if columns.count(name) > 1})
@@ -106,16 +122,27 @@ def _next_block(handle: BinaryIO, pending: bytes, size: int) -> tuple[bytes, byt
 
 
 class _BlockParser:
-    def __init__(self, columns: list[str]) -> None:
+    def __init__(self, columns: list[str], signature: Signature) -> None:
         self.columns = columns
-        self.positions = [columns.index(name) for name in FEATURE_NAMES]
+        self.features = signature.features
+        self.kept = [*passthrough_columns(columns, signature), *signature.feature_names]
+        self.positions = [columns.index(name) for name in self.kept]
+        self._n_passthrough = len(self.kept) - len(self.features)
         self._read_options = pcsv.ReadOptions(column_names=columns)
         self._convert_options = pcsv.ConvertOptions(
             column_types={name: pa.string() for name in columns},
-            include_columns=list(FEATURE_NAMES),
             strings_can_be_null=False,
             quoted_strings_can_be_null=False,
         )
+        self._missing = pa.array(sorted(MISSING), pa.string())
+        self._categories = [pa.array(f.categories, pa.string()) for f in self.features]
+        self._low = np.array(
+            [f.bounds[0] if f.bounds else -np.finfo(float).max for f in self.features]
+        )
+        self._high = np.array(
+            [f.bounds[1] if f.bounds else np.finfo(float).max for f in self.features]
+        )
+        self._nullable = np.array([f.nullable for f in self.features])
 
     def parse(self, block: bytes, first_line: int) -> Chunk:
         try:
@@ -124,20 +151,48 @@ class _BlockParser:
                 read_options=self._read_options,
                 convert_options=self._convert_options,
             )
-            text = [table.column(name).combine_chunks() for name in FEATURE_NAMES]
-            features = np.column_stack(
-                [pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False) for column in text]
-            )
+            text = [table.column(name).combine_chunks() for name in self.kept]
+            encoded = [
+                self._encode(feature, column, categories)
+                for feature, column, categories in zip(
+                    self.features, text[self._n_passthrough :], self._categories, strict=True
+                )
+            ]
         except (pa.ArrowInvalid, ValueError):
             return self._parse_lines(block, first_line)
-        plausible = np.isfinite(features) & (features >= 0) & (features <= MAX_MEASUREMENT_CM)
-        if not plausible.all():
+        columns = [column for column in encoded if column is not None]
+        if len(columns) != len(encoded):
+            return self._parse_lines(block, first_line)
+        features = np.column_stack(columns).reshape(len(table), len(self.features))
+        missing = np.isnan(features)
+        numbers = np.where(missing, 0.0, features)
+        in_range = (numbers >= self._low) & (numbers <= self._high)
+        if (missing & ~self._nullable).any() or not in_range.all():  # inf is out of range
             return self._parse_lines(block, first_line)
         return Chunk(text, features)
 
+    def _encode(
+        self, feature: Feature, column: pa.Array, categories: pa.Array
+    ) -> np.ndarray | None:
+        """The column encoded, or None when a value is wrong (the slow path says which)."""
+        trimmed = pc.utf8_trim_whitespace(column)
+        missing = pc.is_in(pc.utf8_lower(trimmed), value_set=self._missing)
+        if not feature.nullable and pc.any(missing).as_py():
+            return None
+        present = pc.if_else(missing, pa.scalar(None, pa.string()), trimmed)
+        if feature.kind == "numeric":
+            values = pc.cast(present, pa.float64()).to_numpy(zero_copy_only=False)
+            # A literal "nan" is missing; "inf" parses, and the range check refuses it.
+            return values
+        codes = pc.index_in(present, value_set=categories)
+        unknown = pc.and_(pc.is_null(codes), pc.invert(missing))
+        if pc.any(unknown).as_py():
+            return None
+        return pc.fill_null(pc.cast(codes, pa.float64()), np.nan).to_numpy(zero_copy_only=False)
+
     def _parse_lines(self, block: bytes, first_line: int) -> Chunk:
         """Line by line: keep the good rows, reject each bad one with its line and reason."""
-        good_text: list[list[str]] = [[] for _ in FEATURE_NAMES]
+        good_text: list[list[str]] = [[] for _ in self.kept]
         good_values: list[list[float]] = []
         rejects: list[Reject] = []
         lines = block.decode("utf-8", errors="replace").split("\n")
@@ -154,22 +209,41 @@ class _BlockParser:
                 column.append(value)
             good_values.append(values)
         text = [pa.array(column, pa.string()) for column in good_text]
-        features = np.array(good_values, dtype=np.float64).reshape(-1, len(FEATURE_NAMES))
+        features = np.array(good_values, dtype=np.float64).reshape(-1, len(self.features))
         return Chunk(text, features, rejects)
 
     def _check(self, fields: list[str]) -> tuple[str | None, list[str], list[float]]:
         if len(fields) != len(self.columns):
             return f"{len(fields)} fields, expected {len(self.columns)}", [], []
-        texts = [fields[i].strip() for i in self.positions]
+        texts = [fields[i] for i in self.positions]
         values: list[float] = []
-        for name, text in zip(FEATURE_NAMES, texts, strict=True):
-            try:
-                value = float(text)
-            except ValueError:
-                return f"{name} is not a number: {text!r}", [], []
-            if not math.isfinite(value):
-                return f"{name} is not finite: {text!r}", [], []
-            if not 0 <= value <= MAX_MEASUREMENT_CM:
-                return f"{name}={text} is outside 0..{MAX_MEASUREMENT_CM:g} cm", [], []
+        for feature, raw in zip(self.features, texts[self._n_passthrough :], strict=True):
+            problem, value = _value(feature, raw.strip())
+            if problem:
+                return problem, [], []
             values.append(value)
-        return None, texts, values
+        stripped = texts[: self._n_passthrough] + [t.strip() for t in texts[self._n_passthrough :]]
+        return None, stripped, values
+
+
+def _value(feature: Feature, text: str) -> tuple[str | None, float]:
+    name = feature.name
+    if text.lower() in MISSING:
+        if feature.nullable:
+            return None, math.nan
+        return f"{name} is missing, and the model was trained without missing values", 0.0
+    if feature.kind == "categorical":
+        code = feature.code(text)
+        if code is None:
+            return f"{name}={text!r} is not a category the model knows", 0.0
+        return None, float(code)
+    try:
+        value = float(text)
+    except ValueError:
+        return f"{name} is not a number: {text!r}", 0.0
+    if not math.isfinite(value):
+        return f"{name} is not finite: {text!r}", 0.0
+    if feature.bounds and not feature.bounds[0] <= value <= feature.bounds[1]:
+        low, high = feature.bounds
+        return f"{name}={text} is outside {low:g}..{high:g}", 0.0
+    return None, value

@@ -3,13 +3,17 @@
 Layout under the root (MODEL_DIR)::
 
     versions/<version>/model.joblib     the fitted estimator
-    versions/<version>/metadata.json    what it is, how good, and the sha256 of model.joblib
+    versions/<version>/linear.json      the pickle-free form of a linear model (when it has one)
+    versions/<version>/metadata.json    what it is, how good, its signature, and the sha256 of
+                                        model.joblib (and of linear.json)
     current                             the published version's name, replaced atomically
 
 A version directory is assembled under a temporary name and renamed into place only when
 complete, and `current` moves only after that, so a crash at any moment leaves `current`
 pointing at the previous complete version (or at nothing). Loading never writes: the API and
-the batch job mount the store read-only.
+the batch job mount the store read-only. Loading verifies the checksums but unpickles
+model.joblib only when something asks for `estimator`: a version with a pickle-free form is
+served without scikit-learn, and no pickle from the shared volume is executed.
 """
 
 from __future__ import annotations
@@ -20,16 +24,16 @@ import os
 import re
 import secrets
 import shutil
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import joblib
-
 from service.atomic_files import TEMP_PREFIX, fsync_dir, write_text_atomic
+from service.signature import Signature, SignatureError
 
 MODEL_FILE = "model.joblib"
+FORM_FILE = "linear.json"
 METADATA_FILE = "metadata.json"
 CURRENT_FILE = "current"
 VERSIONS_DIR = "versions"
@@ -46,13 +50,48 @@ class NoModelError(ModelStoreError):
     """Nothing has been published yet."""
 
 
-@dataclass(frozen=True)
 class LoadedModel:
-    version: str
-    estimator: Any
-    metadata: dict[str, Any]
-    feature_names: tuple[str, ...]
-    class_names: tuple[str, ...]
+    """A verified version: its metadata, signature, pickle-free form (if any), and estimator."""
+
+    def __init__(
+        self,
+        version: str,
+        metadata: dict[str, Any],
+        signature: Signature,
+        model_path: Path,
+        form: dict[str, Any] | None = None,
+    ) -> None:
+        self.version = version
+        self.metadata = metadata
+        self.signature = signature
+        self.model_path = model_path
+        self.form = form
+        self.feature_names = signature.feature_names
+        self.class_names = signature.class_names
+
+    @classmethod
+    def in_memory(
+        cls, version: str, estimator: Any, signature: Signature, metadata: dict[str, Any]
+    ) -> LoadedModel:
+        """A fitted estimator that was never stored (tests, benches)."""
+        loaded = cls(version, metadata, signature, Path(MODEL_FILE))
+        loaded.__dict__["estimator"] = estimator  # what cached_property would have kept
+        return loaded
+
+    @cached_property
+    def estimator(self) -> Any:
+        """The unpickled model (its checksum was verified at load); imports scikit-learn."""
+        import joblib
+
+        try:
+            estimator = joblib.load(self.model_path)
+        except Exception as exc:
+            raise ModelStoreError(f"cannot load {self.model_path}: {exc}") from None
+        wanted = "predict_proba" if self.signature.task == "classification" else "predict"
+        if not (hasattr(estimator, "predict") and hasattr(estimator, wanted)):
+            kind = "a classifier with predict_proba" if wanted != "predict" else "a regressor"
+            raise ModelStoreError(f"{self.model_path} is not {kind}")
+        return estimator
 
 
 def new_version() -> str:
@@ -122,35 +161,47 @@ class ModelStore:
             raise ModelStoreError(f"model version {version} is missing from {self._versions}")
         metadata = self._read_metadata(folder)
         model_path = folder / MODEL_FILE
+        self._verify(version, model_path, metadata.get("sha256"))
         try:
-            actual = file_sha256(model_path)
+            signature = Signature.from_metadata(metadata)
+        except SignatureError as exc:
+            raise ModelStoreError(f"{folder / METADATA_FILE}: {exc}") from None
+        form = None
+        recorded = metadata.get("pickle_free")
+        if isinstance(recorded, dict):
+            form_path = folder / FORM_FILE
+            self._verify(version, form_path, recorded.get("sha256"))
+            try:
+                form = json.loads(form_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise ModelStoreError(f"cannot read {form_path}: {exc}") from None
+        loaded = LoadedModel(version, metadata, signature, model_path, form)
+        if form is None:
+            loaded.estimator  # noqa: B018 - unpickle now, so a broken pickle refuses the version
+        return loaded
+
+    @staticmethod
+    def _verify(version: str, path: Path, expected: object) -> None:
+        try:
+            actual = file_sha256(path)
         except OSError as exc:
-            raise ModelStoreError(f"cannot read {model_path}: {exc.strerror or exc}") from None
-        if actual != metadata.get("sha256"):
+            raise ModelStoreError(f"cannot read {path}: {exc.strerror or exc}") from None
+        if actual != expected:
             raise ModelStoreError(
-                f"model {version} is corrupt or incomplete: sha256 of {model_path} does not "
+                f"model {version} is corrupt or incomplete: sha256 of {path} does not "
                 "match its metadata"
             )
-        try:
-            estimator = joblib.load(model_path)
-        except Exception as exc:
-            raise ModelStoreError(f"cannot load {model_path}: {exc}") from None
-        if not (hasattr(estimator, "predict") and hasattr(estimator, "predict_proba")):
-            raise ModelStoreError(f"{model_path} is not a classifier with predict_proba")
-        try:
-            feature_names = tuple(str(name) for name in metadata["feature_names"])
-            class_names = tuple(str(name) for name in metadata["class_names"])
-        except (KeyError, TypeError):
-            raise ModelStoreError(
-                f"{folder / METADATA_FILE} lacks feature_names or class_names"
-            ) from None
-        return LoadedModel(version, estimator, metadata, feature_names, class_names)
 
-    def publish(self, estimator: Any, metadata: dict[str, Any]) -> str:
-        """Store `estimator` as a new version, make it current, prune old ones; return it.
+    def publish(
+        self, estimator: Any, metadata: dict[str, Any], form: dict[str, Any] | None = None
+    ) -> str:
+        """Store `estimator` (and its pickle-free `form`) as a new version, make it current,
+        prune old ones; return it.
 
-        `metadata` is completed with the version, creation time and the model's sha256.
+        `metadata` is completed with the version, creation time and the files' sha256.
         """
+        import joblib
+
         version = new_version()
         self._versions.mkdir(parents=True, exist_ok=True)
         self._remove_leftovers()
@@ -160,8 +211,15 @@ class ModelStore:
             model_path = staging / MODEL_FILE
             joblib.dump(estimator, model_path)
             _fsync_file(model_path)
+            extra: dict[str, Any] = {}
+            if form is not None:
+                form_path = staging / FORM_FILE
+                form_path.write_text(json.dumps(form) + "\n", encoding="utf-8")
+                _fsync_file(form_path)
+                extra["pickle_free"] = {"file": FORM_FILE, "sha256": file_sha256(form_path)}
             complete = {
                 **metadata,
+                **extra,
                 "version": version,
                 "created": datetime.now(UTC).isoformat(timespec="seconds"),
                 "sha256": file_sha256(model_path),

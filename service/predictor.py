@@ -1,11 +1,13 @@
 """Predictions from a loaded model, without scikit-learn's per-call overhead where that is safe.
 
 scikit-learn validates its input on every call (about 100 us), while a logistic regression on
-four features is a dozen multiply-adds. For LogisticRegression the predictors here compute the
-same decision function and link (softmax, or the logistic function for two classes) directly:
-numpy for a batch, plain floats for a single row. Their output equals scikit-learn's
-predict/predict_proba to rounding (the tests compare them on many random inputs). Every other
-estimator is served by its own methods.
+four features is a dozen multiply-adds. For linear models (a bare LogisticRegression, or the
+pickle-free form of a training pipeline, see service.linear_form) the predictors here compute
+the same preprocessing, decision function and link (softmax, the logistic function for two
+classes, identity for regression) directly: numpy for a batch, plain floats for a single row.
+Their output equals scikit-learn's to rounding (the tests compare them on random inputs).
+Every other estimator is served by its own methods. Inputs are encoded rows (see
+service.signature); scikit-learn is imported only when a pickled estimator is used.
 
 `predict` returns column indices of `predict_proba`, i.e. positions in `class_names`.
 """
@@ -15,15 +17,17 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 
+from service.linear_form import FormError, Preprocessor, form_parts
 from service.model_store import LoadedModel, ModelStoreError
 
 
 class Predictor(Protocol):
+    """A classifier's predictions."""
+
     class_names: tuple[str, ...]
     n_features: int
 
@@ -180,35 +184,140 @@ class EstimatorPredictor:
         return int(self.predict(features)[0]), self.predict_proba(features)[0].tolist()
 
 
-def make_predictor(loaded: LoadedModel) -> Predictor:
-    """The fastest predictor that gives `loaded.estimator`'s own results.
+class PreparedPredictor:
+    """A linear classifier behind the pickle-free form's preprocessing."""
+
+    def __init__(self, preprocessor: Preprocessor, inner: Predictor) -> None:
+        self.class_names = inner.class_names
+        self.n_features = preprocessor.n_features
+        self._prepare = preprocessor
+        self._inner = inner
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        return self._inner.predict_proba(self._prepare.transform(features))
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        return self._inner.predict(self._prepare.transform(features))
+
+    def classify(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self._inner.classify(self._prepare.transform(features))
+
+    def predict_row(self, row: Sequence[float]) -> tuple[int, list[float]]:
+        return self._inner.predict_row(self._prepare.transform_row(row))
+
+
+@runtime_checkable
+class Regressor(Protocol):
+    """A regressor's predictions."""
+
+    n_features: int
+
+    def values(self, features: np.ndarray) -> np.ndarray:
+        """The predicted value of each row, shape (rows,), float64."""
+        ...
+
+    def value_row(self, row: Sequence[float]) -> float:
+        """The predicted value of one row."""
+        ...
+
+
+class LinearRegressor:
+    """A linear regression (Ridge, LinearRegression) from its pickle-free form."""
+
+    def __init__(self, preprocessor: Preprocessor, coef: np.ndarray, intercept: float) -> None:
+        self.n_features = preprocessor.n_features
+        self._prepare = preprocessor
+        self._coef = np.asarray(coef, dtype=np.float64)
+        self._intercept = intercept
+        self._weights = tuple(float(c) for c in coef)
+
+    def values(self, features: np.ndarray) -> np.ndarray:
+        return self._prepare.transform(features) @ self._coef + self._intercept
+
+    def value_row(self, row: Sequence[float]) -> float:
+        prepared = self._prepare.transform_row(row)
+        return sum(map(operator.mul, self._weights, prepared)) + self._intercept
+
+
+class EstimatorRegressor:
+    """Any scikit-learn regressor, through its own predict."""
+
+    def __init__(self, estimator: Any, n_features: int) -> None:
+        self.n_features = n_features
+        self._estimator = estimator
+
+    def values(self, features: np.ndarray) -> np.ndarray:
+        return np.asarray(self._estimator.predict(features), dtype=np.float64).reshape(-1)
+
+    def value_row(self, row: Sequence[float]) -> float:
+        return float(self.values(np.asarray([row], dtype=np.float64))[0])
+
+
+def make_predictor(loaded: LoadedModel) -> Predictor | Regressor:
+    """The fastest predictor that gives the model's own results: a Predictor for a
+    classifier, a Regressor for a regression model.
 
     Raises ModelStoreError when the model does not fit its metadata (feature or class count).
     """
+    if loaded.form is not None:
+        try:
+            return _form_predictor(loaded)
+        except (FormError, KeyError, TypeError, ValueError) as exc:
+            raise ModelStoreError(f"model {loaded.version}: unusable {FORM_NAME}: {exc}") from None
     estimator = loaded.estimator
     n_features = len(loaded.feature_names)
-    classes = getattr(estimator, "classes_", None)
-    if classes is None or len(classes) != len(loaded.class_names):
-        raise ModelStoreError(
-            f"model {loaded.version} has {0 if classes is None else len(classes)} classes but "
-            f"its metadata names {len(loaded.class_names)}"
-        )
     fitted_features = getattr(estimator, "n_features_in_", n_features)
     if fitted_features != n_features:
         raise ModelStoreError(
             f"model {loaded.version} expects {fitted_features} features but its metadata "
             f"names {n_features}"
         )
+    if loaded.signature.task == "regression":
+        return EstimatorRegressor(estimator, n_features)
+    classes = getattr(estimator, "classes_", None)
+    if classes is None or len(classes) != len(loaded.class_names):
+        raise ModelStoreError(
+            f"model {loaded.version} has {0 if classes is None else len(classes)} classes but "
+            f"its metadata names {len(loaded.class_names)}"
+        )
+    from sklearn.linear_model import LogisticRegression
+
     if type(estimator) is LogisticRegression and _is_plain_link(estimator, len(classes)):
         coef = np.asarray(estimator.coef_, dtype=np.float64)
         intercept = np.asarray(estimator.intercept_, dtype=np.float64)
-        if len(classes) == 2:
-            return LinearBinaryPredictor(coef, intercept, loaded.class_names)
-        return LinearSoftmaxPredictor(coef, intercept, loaded.class_names)
+        return _linear_classifier(coef, intercept, loaded.class_names)
     return EstimatorPredictor(estimator, loaded.class_names, n_features)
 
 
-def _is_plain_link(estimator: LogisticRegression, n_classes: int) -> bool:
+FORM_NAME = "pickle-free form"
+
+
+def _form_predictor(loaded: LoadedModel) -> Predictor | Regressor:
+    assert loaded.form is not None
+    link, coef, intercept = form_parts(loaded.form)
+    preprocessor = Preprocessor(loaded.form, len(loaded.feature_names))
+    if coef.shape[1] != preprocessor.n_outputs:
+        raise FormError(f"{coef.shape[1]} coefficients for {preprocessor.n_outputs} inputs")
+    if link == "identity":
+        if loaded.signature.task != "regression" or coef.shape[0] != 1:
+            raise FormError("an identity link is for a single regression target")
+        return LinearRegressor(preprocessor, coef[0], float(intercept[0]))
+    classes = 2 if link == "logistic" else coef.shape[0]
+    if loaded.signature.task != "classification" or classes != len(loaded.class_names):
+        raise FormError(f"{classes} classes but the signature names {len(loaded.class_names)}")
+    inner = _linear_classifier(coef, intercept, loaded.class_names)
+    return inner if preprocessor.identity else PreparedPredictor(preprocessor, inner)
+
+
+def _linear_classifier(
+    coef: np.ndarray, intercept: np.ndarray, class_names: tuple[str, ...]
+) -> Predictor:
+    if len(class_names) == 2:
+        return LinearBinaryPredictor(coef, intercept, class_names)
+    return LinearSoftmaxPredictor(coef, intercept, class_names)
+
+
+def _is_plain_link(estimator: Any, n_classes: int) -> bool:
     # A multiclass model pickled by an older scikit-learn may be one-vs-rest (multi_class="ovr",
     # or the liblinear solver), whose probabilities are normalised sigmoids; those keep
     # scikit-learn's own code path.

@@ -20,8 +20,14 @@ LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 class CommonSettings(BaseSettings):
     """What every entry point shares: where the model store lives and how loud to log."""
 
+    # An empty variable is unset: the ConfigMap lists TRAIN_DATA, LABEL_COLUMN and MODEL
+    # empty, which keeps their defaults (Iris) until a team fills them in.
     model_config = SettingsConfigDict(
-        case_sensitive=False, extra="ignore", validate_default=True, protected_namespaces=()
+        case_sensitive=False,
+        extra="ignore",
+        validate_default=True,
+        protected_namespaces=(),
+        env_ignore_empty=True,
     )
 
     model_dir: Path = Field(Path("/models"), description="root of the model store")
@@ -32,7 +38,26 @@ class TrainSettings(CommonSettings):
     """`iris-train`: data, hyperparameters and the quality gate."""
 
     train_data: Path | None = Field(
-        None, description="CSV with the four feature columns and a label column (default: Iris)"
+        None, description="CSV of feature columns and a label column (default: bundled Iris)"
+    )
+    label_column: str | None = Field(
+        None, description="the CSV's label column (default: species, label, target or class)"
+    )
+    features: str | None = Field(
+        None,
+        description="comma-separated feature columns, each optionally name:numeric or "
+        "name:categorical (default: every other column but id and *_id)",
+    )
+    model: str | None = Field(
+        None,
+        description="logistic_regression, hist_gradient_boosting, random_forest, ridge, or "
+        "package.module:factory (default: logistic_regression, ridge for regression)",
+    )
+    task: Literal["classification", "regression"] | None = Field(
+        None, description="classification or regression (default: as the label shows)"
+    )
+    max_categories: int = Field(
+        100, ge=2, description="refuse a categorical column with more distinct values"
     )
     model_c: float = Field(1.0, gt=0, description="inverse regularisation strength C")
     model_max_iter: int = Field(200, ge=1, description="maximum solver iterations")
@@ -40,6 +65,10 @@ class TrainSettings(CommonSettings):
     test_size: float = Field(0.2, gt=0, lt=1, description="fraction held out for testing")
     min_accuracy: float = Field(
         0.9, ge=0, le=1, description="refuse to publish below this test accuracy"
+    )
+    min_r2: float = Field(0.5, le=1, description="regression: refuse to publish below this R2")
+    max_rmse: float | None = Field(
+        None, gt=0, description="regression: refuse to publish above this test RMSE"
     )
     model_keep: int = Field(5, ge=1, description="how many published versions to keep")
 

@@ -21,21 +21,23 @@ from service.api.fast_path import FastPathMiddleware
 from service.api.limits import JSON, OCTET_STREAM, RequestGuardMiddleware
 from service.api.metrics import ApiMetrics, MetricsMiddleware
 from service.api.model_holder import ModelHolder, ModelReloader
+from service.api.openapi import install_openapi
 from service.api.routes.health import health_router
 from service.api.routes.model import metrics_router, model_router
 from service.api.routes.predict import JSON_ROUTES, predict_router
 from service.api.routes.v2 import INFER_PATH, v2_health_router, v2_model_router
-from service.api.schemas import V2InferRequest
 from service.model_store import ModelStore
 from service.settings import ServeSettings
 
 log = logging.getLogger("iris.serve")
 
-DESCRIPTION = """Classifies Iris flowers from four measurements (centimetres, 0 to 100).
+DESCRIPTION = """Serves the published model: Iris by default, or a tabular model from a CSV.
 
-POST /predict takes one flower, POST /predict/batch many; POST /v1/models/iris:predict and
-/v2/models/iris/infer speak the KServe V1 and Open Inference (V2) protocols. When the server
-has an API key, prediction and model endpoints need it as X-API-Key or Authorization: Bearer.
+The prediction bodies follow the served version's signature (GET /model describes it): POST
+/predict takes one row as an object of its named features, POST /predict/batch many rows;
+POST /v1/models/iris:predict and /v2/models/iris/infer speak the KServe V1 and Open Inference
+(V2) protocols. When the server has an API key, prediction and model endpoints need it as
+X-API-Key or Authorization: Bearer.
 """
 
 
@@ -47,7 +49,7 @@ def create_app(settings: ServeSettings, *, store: ModelStore | None = None) -> F
     store = store or ModelStore(settings.model_dir)
     holder = ModelHolder()
     metrics = ApiMetrics()
-    reloader = ModelReloader(store, holder, metrics, settings.reload_interval)
+    reloader = ModelReloader(store, holder, metrics, settings.reload_interval, settings.max_batch)
     api_key = ApiKey(settings.api_key.get_secret_value()) if settings.api_key else None
 
     @contextlib.asynccontextmanager
@@ -85,7 +87,7 @@ def create_app(settings: ServeSettings, *, store: ModelStore | None = None) -> F
     for router in guarded_routers:
         app.include_router(router, dependencies=auth)
     install_error_handlers(app)
-    _document_raw_bodies(app)
+    install_openapi(app, holder)
 
     accepted = {path: frozenset({JSON}) for path in JSON_ROUTES}
     accepted[INFER_PATH] = frozenset({JSON, OCTET_STREAM})
@@ -118,20 +120,3 @@ def with_fast_path(app: FastAPI, settings: ServeSettings) -> FastPathMiddleware:
         max_body_bytes=settings.max_body_bytes,
         max_batch=settings.max_batch,
     )
-
-
-def _document_raw_bodies(app: FastAPI) -> None:
-    """Add the schemas of bodies that routes parse themselves (V2 infer) to the OpenAPI."""
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = generate()
-            extra = V2InferRequest.model_json_schema(ref_template="#/components/schemas/{model}")
-            components = schema.setdefault("components", {}).setdefault("schemas", {})
-            components.update(extra.pop("$defs", {}))
-            components["V2InferRequest"] = extra
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

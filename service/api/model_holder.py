@@ -1,8 +1,9 @@
 """The served model and its hot reload.
 
-The model, its predictor and its version travel together in one immutable `ServedModel`;
-swapping models is one reference assignment, so a request that picked up the old bundle
-finishes on it while the next request sees the new one. The reloader only reads the store
+The model, its predictor, its version and its signature's request schema travel together in
+one immutable `ServedModel`; swapping models is one reference assignment, so a request that
+picked up the old bundle finishes on it (validated and answered by the old schema) while the
+next request sees the new one. The reloader only reads the store
 (the API mounts it read-only) and never trains.
 """
 
@@ -12,13 +13,17 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import cast
 
 import numpy as np
 from starlette.exceptions import HTTPException
 
 from service.api.metrics import ApiMetrics
+from service.api.row_checks import RowChecker
+from service.api.signature_api import SignatureApi
 from service.model_store import LoadedModel, ModelStore, ModelStoreError, NoModelError
-from service.predictor import Predictor, make_predictor
+from service.predictor import Predictor, Regressor, make_predictor
+from service.signature import Signature
 
 log = logging.getLogger("iris.serve")
 
@@ -26,7 +31,9 @@ log = logging.getLogger("iris.serve")
 @dataclass(frozen=True)
 class ServedModel:
     loaded: LoadedModel
-    predictor: Predictor
+    predictor: Predictor | Regressor
+    api: SignatureApi
+    checker: RowChecker
     loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     # The class names as an object array: fancy indexing names a whole batch at once.
     class_name_array: np.ndarray = field(init=False, repr=False)
@@ -43,9 +50,32 @@ class ServedModel:
     def class_names(self) -> tuple[str, ...]:
         return self.loaded.class_names
 
+    @property
+    def signature(self) -> Signature:
+        return self.loaded.signature
 
-def serve_model(loaded: LoadedModel) -> ServedModel:
-    return ServedModel(loaded, make_predictor(loaded))
+    @property
+    def regression(self) -> bool:
+        return self.loaded.signature.task == "regression"
+
+    @property
+    def classifier(self) -> Predictor:
+        return cast(Predictor, self.predictor)
+
+    @property
+    def regressor(self) -> Regressor:
+        return cast(Regressor, self.predictor)
+
+
+def serve_model(loaded: LoadedModel, max_rows: int = 10_000) -> ServedModel:
+    """Everything needed to answer for `loaded`: its predictor, schema and input checks."""
+    signature = loaded.signature
+    return ServedModel(
+        loaded,
+        make_predictor(loaded),
+        SignatureApi.build(signature, max_rows),
+        RowChecker(signature),
+    )
 
 
 @dataclass
@@ -69,8 +99,14 @@ class ModelReloader:
     """Polls the store's `current` version and swaps in each new one that loads."""
 
     def __init__(
-        self, store: ModelStore, holder: ModelHolder, metrics: ApiMetrics, interval: float
+        self,
+        store: ModelStore,
+        holder: ModelHolder,
+        metrics: ApiMetrics,
+        interval: float,
+        max_rows: int = 10_000,
     ) -> None:
+        self.max_rows = max_rows
         self.store = store
         self.holder = holder
         self.metrics = metrics
@@ -124,7 +160,7 @@ class ModelReloader:
         )
 
     def _load(self, version: str) -> ServedModel:
-        return serve_model(self.store.load(version))
+        return serve_model(self.store.load(version), self.max_rows)
 
     def _note_unready(self, reason: str) -> None:
         if self.holder.served is None:

@@ -1,107 +1,13 @@
-"""Request and response bodies of every endpoint (they are also the OpenAPI schema)."""
+"""Request and response bodies of the fixed endpoints (they are also the OpenAPI schema).
+
+The prediction bodies depend on the served signature: see service.api.signature_api.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
-
-MAX_MEASUREMENT_CM = 100.0
-
-# A flower measurement: a JSON number (not a string or boolean), finite, 0 to 100 cm. Real
-# Iris measurements are under 10 cm; the bound only rejects what cannot be a flower.
-Measurement = Annotated[
-    float,
-    Field(
-        strict=True,
-        ge=0,
-        le=MAX_MEASUREMENT_CM,
-        allow_inf_nan=False,
-        description="length in centimetres, 0 to 100",
-    ),
-]
-FeatureRow = Annotated[
-    list[Measurement],
-    Field(
-        min_length=4,
-        max_length=4,
-        description="sepal_length, sepal_width, petal_length, petal_width in centimetres",
-    ),
-]
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class IrisFeatures(StrictModel):
-    """One flower, as the course's clients send it."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
-            ]
-        },
-    )
-
-    sepal_length: Measurement
-    sepal_width: Measurement
-    petal_length: Measurement
-    petal_width: Measurement
-
-
-class ClassPrediction(BaseModel):
-    species_index: int = Field(description="index of the predicted class in class_names")
-    species_name: str
-    probabilities: dict[str, float] = Field(description="probability of each class, by name")
-
-
-class Prediction(ClassPrediction):
-    model_config = ConfigDict(protected_namespaces=())
-
-    model_version: str
-
-
-class BatchRequest(StrictModel):
-    """Several flowers, one row of four measurements each (also the KServe V1 body)."""
-
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"instances": [[5.1, 3.5, 1.4, 0.2]]}]}
-    )
-
-    instances: list[FeatureRow] = Field(min_length=1)
-
-
-def batch_request_model(max_rows: int) -> type[BatchRequest]:
-    """BatchRequest limited to `max_rows` rows (MAX_BATCH), so the schema documents the limit."""
-    return create_model(
-        "BatchRequest",
-        __base__=BatchRequest,
-        instances=(list[FeatureRow], Field(min_length=1, max_length=max_rows)),
-    )
-
-
-class BatchPrediction(BaseModel):
-    """Column-wise, which is compact and fast for thousands of rows; `predictions` is the
-    KServe V1 field, so a V1 client can read this response too."""
-
-    model_config = ConfigDict(protected_namespaces=())
-
-    predictions: list[int] = Field(description="index of each row's predicted class")
-    species_names: list[str] = Field(description="name of each row's predicted class")
-    probabilities: list[list[float]] = Field(
-        description="each row's class probabilities, in class_names order"
-    )
-    class_names: list[str]
-    model_version: str
-
-
-class V1Prediction(BaseModel):
-    """KServe V1 response: the predicted class index of each instance."""
-
-    predictions: list[int]
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class V1ModelStatus(BaseModel):
@@ -123,14 +29,30 @@ class Readiness(BaseModel):
     reason: str | None = Field(default=None, description="why the server is not ready")
 
 
+class FeatureInfo(BaseModel):
+    """One input of the served model, enough for a client to build a form field."""
+
+    name: str
+    type: Literal["numeric", "categorical"]
+    nullable: bool = Field(description="may be null or left out (it is imputed)")
+    min: float | None = Field(None, description="numeric: smallest value seen in training")
+    max: float | None = Field(None, description="numeric: largest value seen in training")
+    bounds: list[float] | None = Field(None, description="numeric: refused outside these")
+    categories: list[str] | None = Field(None, description="categorical: the accepted values")
+    description: str | None = None
+
+
 class ModelInfo(BaseModel):
     model_config = ConfigDict(protected_namespaces=())
 
     version: str
     estimator: str
     predictor: str = Field(description="how predictions are computed")
+    task: Literal["classification", "regression"]
+    target: str = Field(description="the label column; answers are named after it")
+    features: list[FeatureInfo] = Field(description="the request's fields, in row order")
     feature_names: list[str]
-    class_names: list[str]
+    class_names: list[str] = Field(description="empty for regression")
     loaded_at: str
     metadata: dict[str, Any] = Field(description="the model's metadata.json")
 
@@ -181,7 +103,8 @@ class V2ModelMetadata(BaseModel):
     outputs: list[V2TensorMetadata]
 
 
-V2Datatype = Literal["FP32", "FP64"]
+V2Datatype = Literal["FP32", "FP64", "BYTES"]
+V2Value = Annotated[float, Field(strict=True, allow_inf_nan=False)] | str | None
 
 
 class V2InputTensor(BaseModel):
@@ -189,8 +112,10 @@ class V2InputTensor(BaseModel):
     shape: list[Annotated[int, Field(ge=0)]] = Field(min_length=1, max_length=2)
     datatype: V2Datatype
     parameters: dict[str, Any] | None = None
-    data: list[Measurement] | list[list[Measurement]] | None = Field(
-        None, description="row-major values; absent when sent in the binary extension"
+    data: list[V2Value] | list[list[V2Value]] | None = Field(
+        None,
+        description="row-major values (strings for BYTES, null where a feature may be "
+        "missing); absent when sent in the binary extension",
     )
 
 
@@ -202,7 +127,11 @@ class V2RequestedOutput(BaseModel):
 class V2InferRequest(BaseModel):
     id: str | None = None
     parameters: dict[str, Any] | None = None
-    inputs: list[V2InputTensor] = Field(min_length=1, max_length=1)
+    inputs: list[V2InputTensor] = Field(
+        min_length=1,
+        description="one [N, features] tensor named `features` (all-numeric models), or one "
+        "[N] tensor per feature, named as the feature",
+    )
     outputs: list[V2RequestedOutput] | None = None
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from service.api import create_app
+from service.api.model_holder import serve_model
 from service.atomic_files import write_text_atomic
 from service.model_store import ModelStore
 from tests.service.api_fixtures import (
@@ -269,8 +270,12 @@ def test_metrics_count_requests_predictions_and_latency(store, published):
     assert "iris_model_loaded 1.0" in text
 
 
-def test_openapi_documents_every_endpoint(store):
-    schema = create_app(settings(store.root)).openapi()
+def test_openapi_documents_every_endpoint(store, published):
+    app = create_app(settings(store.root))
+    unloaded = app.openapi()
+    assert "no model is loaded yet" in unloaded["components"]["schemas"]["Features"]["description"]
+    app.state.holder.served = serve_model(store.load())
+    schema = app.openapi()
     assert {
         "/predict",
         "/predict/batch",
@@ -287,7 +292,8 @@ def test_openapi_documents_every_endpoint(store):
         "/v2/models/iris/ready",
         "/v2/models/iris/infer",
     } <= set(schema["paths"])
-    flower = schema["components"]["schemas"]["IrisFeatures"]
+    assert schema["info"]["x-model-version"] == published
+    flower = schema["components"]["schemas"]["Features"]
     assert flower["properties"]["sepal_length"]["maximum"] == 100
     assert flower["additionalProperties"] is False
     batch = schema["components"]["schemas"]["BatchRequest"]

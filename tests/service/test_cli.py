@@ -42,10 +42,10 @@ def test_a_bad_setting_is_one_line_and_exit_2(
 def test_bad_training_csv_and_missing_model_end_without_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("sepal_length,species\n1,a\n")
-    env = clean_env(MODEL_DIR=tmp_path / "models", TRAIN_DATA=bad)
+    env = clean_env(MODEL_DIR=tmp_path / "models", TRAIN_DATA=bad, LABEL_COLUMN="churned")
     train = run_cli("iris-train", env=env)
-    assert train.returncode == 1
-    assert "missing column(s)" in train.stderr
+    assert train.returncode == 2
+    assert f"{bad}: no label column 'churned' (LABEL_COLUMN)" in train.stderr
     assert "Traceback" not in train.stderr
 
     batch = run_cli("iris-batch", env=clean_env(MODEL_DIR=tmp_path / "models"))

@@ -17,6 +17,7 @@ from service.predictor import (
     LinearSoftmaxPredictor,
     make_predictor,
 )
+from service.signature import Signature, iris_measurement
 from tests.service.api_fixtures import fitted_iris
 
 CLASSES = ("setosa", "versicolor", "virginica")
@@ -24,8 +25,13 @@ FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
 measurement = st.floats(min_value=0, max_value=100, allow_nan=False, allow_infinity=False)
 
 
-def loaded(estimator: object, classes: tuple[str, ...] = CLASSES) -> LoadedModel:
-    return LoadedModel("20260101T000000Z-abcd", estimator, {}, FEATURES, classes)
+def loaded(
+    estimator: object, classes: tuple[str, ...] = CLASSES, features: tuple[str, ...] = FEATURES
+) -> LoadedModel:
+    signature = Signature(
+        tuple(map(iris_measurement, features)), "classification", "species", classes
+    )
+    return LoadedModel.in_memory("20260101T000000Z-abcd", estimator, signature, {})
 
 
 def assert_same_as_sklearn(estimator: LogisticRegression, features: np.ndarray) -> None:
@@ -110,7 +116,7 @@ def test_a_model_whose_classes_do_not_match_its_metadata_is_refused(iris_model):
 
 
 def test_a_model_whose_features_do_not_match_its_metadata_is_refused(iris_model):
-    model = LoadedModel("20260101T000000Z-abcd", iris_model, {}, FEATURES[:3], CLASSES)
+    model = loaded(iris_model, CLASSES, FEATURES[:3])
     with pytest.raises(ModelStoreError, match="expects 4 features but its metadata names 3"):
         make_predictor(model)
 

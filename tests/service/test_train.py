@@ -96,14 +96,10 @@ def test_quality_gate_refuses_to_publish(
 @pytest.mark.parametrize(
     ("content", "reason"),
     [
-        (
-            "sepal_length,sepal_width,petal_length,species\n1,2,3,a\n",
-            "missing column(s): petal_width",
-        ),
         (",".join(FEATURE_NAMES) + "\n1,2,3,4\n", "a label column"),
         (
-            ",".join([*FEATURE_NAMES, "species"]) + "\n1,2,x,4,a\n",
-            "line 2: petal_length is not a number",
+            ",".join([*FEATURE_NAMES, "species"]) + "\n1,2,3,4,a\n1,2,x,4,b\n",
+            "column petal_length mixes numbers and text (line 2: '3', line 3: 'x')",
         ),
         (
             ",".join([*FEATURE_NAMES, "species"]) + "\n1,2,3,inf,a\n",
@@ -127,7 +123,7 @@ def test_bad_training_data_is_one_readable_error(
 ) -> None:
     data = tmp_path / "bad.csv"
     data.write_text(content)
-    assert main(["--model-dir", str(tmp_path / "m"), "--train-data", str(data)]) == 1
+    assert main(["--model-dir", str(tmp_path / "m"), "--train-data", str(data)]) == 2
     errors = [e for e in log_lines(capsys.readouterr().err) if e["level"] == "error"]
     assert len(errors) == 1
     assert reason in str(errors[0]["message"])
@@ -137,7 +133,7 @@ def test_bad_training_data_is_one_readable_error(
 
 def test_missing_training_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     missing = tmp_path / "nope.csv"
-    assert main(["--model-dir", str(tmp_path), "--train-data", str(missing)]) == 1
+    assert main(["--model-dir", str(tmp_path), "--train-data", str(missing)]) == 2
     assert f"cannot read {missing}: No such file" in capsys.readouterr().err
 
 

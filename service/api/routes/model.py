@@ -9,7 +9,7 @@ from service.api.json_response import JsonResponse
 from service.api.metrics import ApiMetrics
 from service.api.model_holder import ModelHolder
 from service.api.routes.responses import documented_errors
-from service.api.schemas import ModelInfo, V1ModelStatus
+from service.api.schemas import FeatureInfo, ModelInfo, V1ModelStatus
 
 
 def model_router(holder: ModelHolder) -> APIRouter:
@@ -19,10 +19,15 @@ def model_router(holder: ModelHolder) -> APIRouter:
     async def model_info() -> ModelInfo:
         served = holder.require()
         loaded = served.loaded
+        signature = served.signature
         return ModelInfo(
             version=served.version,
-            estimator=type(loaded.estimator).__name__,
+            # From the metadata: the estimator itself is not unpickled when a form serves it.
+            estimator=str(loaded.metadata.get("estimator", "unknown")),
             predictor=type(served.predictor).__name__,
+            task=signature.task,
+            target=signature.target,
+            features=[FeatureInfo.model_validate(f.to_json()) for f in signature.features],
             feature_names=list(loaded.feature_names),
             class_names=list(loaded.class_names),
             loaded_at=served.loaded_at,

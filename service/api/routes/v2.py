@@ -34,9 +34,11 @@ from service.api.v2_tensors import (
     LABEL_OUTPUT,
     MODEL_NAME,
     PROBABILITIES_OUTPUT,
+    VALUE_OUTPUT,
     TensorError,
     decode_features,
     encode_outputs,
+    output_tensors,
 )
 
 INFER_PATH = f"/v2/models/{MODEL_NAME}/infer"
@@ -81,17 +83,31 @@ def v2_model_router(holder: ModelHolder, metrics: ApiMetrics, max_batch: int) ->
     )
     async def model_metadata() -> V2ModelMetadata:
         served = holder.require()
-        features = len(served.loaded.feature_names)
-        classes = len(served.class_names)
+        signature = served.signature
+        if signature.all_numeric:
+            n = len(signature.features)
+            inputs = [V2TensorMetadata(name=INPUT_NAME, datatype="FP32", shape=[-1, n])]
+        else:
+            inputs = [
+                V2TensorMetadata(
+                    name=f.name, datatype="FP64" if f.kind == "numeric" else "BYTES", shape=[-1]
+                )
+                for f in signature.features
+            ]
+        if served.regression:
+            outputs = [V2TensorMetadata(name=VALUE_OUTPUT, datatype="FP64", shape=[-1])]
+        else:
+            classes = len(served.class_names)
+            outputs = [
+                V2TensorMetadata(name=LABEL_OUTPUT, datatype="INT64", shape=[-1]),
+                V2TensorMetadata(name=PROBABILITIES_OUTPUT, datatype="FP32", shape=[-1, classes]),
+            ]
         return V2ModelMetadata(
             name=MODEL_NAME,
             versions=[served.version],
             platform="scikit-learn",
-            inputs=[V2TensorMetadata(name=INPUT_NAME, datatype="FP32", shape=[-1, features])],
-            outputs=[
-                V2TensorMetadata(name=LABEL_OUTPUT, datatype="INT64", shape=[-1]),
-                V2TensorMetadata(name=PROBABILITIES_OUTPUT, datatype="FP32", shape=[-1, classes]),
-            ],
+            inputs=inputs,
+            outputs=outputs,
         )
 
     @router.get(
@@ -106,7 +122,8 @@ def v2_model_router(holder: ModelHolder, metrics: ApiMetrics, max_batch: int) ->
     @router.post(
         INFER_PATH,
         response_model=V2InferResponse,
-        summary="V2 inference: an [N, 4] FP32/FP64 tensor in; label and probabilities out",
+        summary="V2 inference: the features in (see the model metadata); label and "
+        "probabilities (or value) out",
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -137,11 +154,14 @@ def v2_model_router(holder: ModelHolder, metrics: ApiMetrics, max_batch: int) ->
             raise RequestValidationError(exc.errors()) from None
         served = holder.require()
         try:
-            features = decode_features(
-                infer_request, binary, len(served.loaded.feature_names), max_batch
+            features = decode_features(infer_request, binary, served.checker, max_batch)
+            predictions = (
+                served.regressor.values(features)
+                if served.regression
+                else predict_many(served, features, metrics)
             )
-            labels, probabilities = predict_many(served, features, metrics)
-            encoded = encode_outputs(infer_request, served.version, labels, probabilities)
+            tensors = output_tensors(infer_request, predictions)
+            encoded = encode_outputs(infer_request, served.version, tensors)
         except TensorError as exc:
             raise HTTPException(400, str(exc)) from None
         if encoded.json_length is None:
