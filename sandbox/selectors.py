@@ -292,7 +292,7 @@ def _unescape(value: str) -> str:
     return "".join(out)
 
 
-def field_getter(resource: str, label: str) -> FieldGetter:
+def _field_getter(resource: str, label: str) -> FieldGetter:
     """The value a kind's GetAttrs gives a field label ("" for one it does not set)."""
     if label == "metadata.name":
         return _path("metadata", "name")
@@ -325,7 +325,7 @@ def field_matcher(selector: str | None, resource: str) -> Matcher:
         if label not in labels.accepted and label not in labels.renames:
             raise SelectorError(labels.refusal.format(label=label, quoted=go_quote(label)))
         tests.append(
-            _field_test(field_getter(resource, labels.renames.get(label, label)), op, value)
+            _field_test(_field_getter(resource, labels.renames.get(label, label)), op, value)
         )
     return lambda obj: all(test(obj) for test in tests)
 

@@ -97,8 +97,8 @@ def decode_continue(token: str) -> tuple[str, int]:
 def list_page(store: Store, request: ListRequest) -> Page:
     """One page of a list (the whole list without a limit)."""
     token, wanted = request.continue_token, request.resource_version
-    paging = request.limit > 0 and (token or wanted != "0")
-    if not paging:
+    # The watch cache serves what has no continue token and no limit (or resourceVersion=0).
+    if not token and (request.limit <= 0 or wanted == "0"):
         items, version = store.list(
             request.resource,
             request.namespace,
@@ -106,6 +106,9 @@ def list_page(store: Store, request: ListRequest) -> Page:
             field_selector=request.field_selector,
         )
         return Page(items, version)
+    # The selectors are read (and refused) before the storage looks at the token.
+    labels_ok = label_matcher(request.label_selector)
+    fields_ok = field_matcher(request.field_selector, request.resource)
     start, at = "", None
     if token:
         start, rv = decode_continue(token)
@@ -116,8 +119,6 @@ def list_page(store: Store, request: ListRequest) -> Page:
         at = rv if rv > 0 else None
     elif wanted:
         at = _parse_version(wanted) or None
-    labels_ok = label_matcher(request.label_selector)
-    fields_ok = field_matcher(request.field_selector, request.resource)
     try:
         everything, version = store.list(request.resource, request.namespace, at=at)
     except Compacted as error:
@@ -131,7 +132,7 @@ def list_page(store: Store, request: ListRequest) -> Page:
     page: list[Obj] = []
     last, more = "", False
     for key, obj in following:
-        if len(page) >= request.limit:
+        if 0 < request.limit <= len(page):
             more = True
             break
         last = key

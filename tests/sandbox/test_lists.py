@@ -66,6 +66,10 @@ def test_a_page_carries_a_continue_token_and_the_remaining_count(cluster: Sandbo
     last = _raw(cluster, f"{PATH}?limit=4&continue={first['metadata']['continue']}")
     assert [item["metadata"]["name"] for item in last["items"]] == NAMES[3:]
     assert "continue" not in last["metadata"] and "remainingItemCount" not in last["metadata"]
+    # a continue token without a limit: the rest, from the same snapshot
+    rest = _raw(cluster, f"{PATH}?continue={first['metadata']['continue']}")
+    assert [item["metadata"]["name"] for item in rest["items"]] == NAMES[3:]
+    assert rest["metadata"]["resourceVersion"] == str(version)
     # A selector hides how many remain, as etcd's count includes what it would filter out.
     selected = _raw(cluster, f"{PATH}?limit=2&labelSelector=missing!%3Dx")
     assert "continue" in selected["metadata"]
@@ -82,6 +86,11 @@ def test_later_pages_read_the_first_pages_snapshot(cluster: SandboxProcess) -> N
         assert [item["metadata"]["name"] for item in rest["items"]] == NAMES[2:]
         assert rest["items"][3]["data"] == {"n": NAMES[5]}
         assert rest["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]
+        # a limit with a resourceVersion reads that version too (the legacy exact match)
+        then = _raw(
+            cluster, f"{PATH}?limit=100&resourceVersion={first['metadata']['resourceVersion']}"
+        )
+        assert [item["metadata"]["name"] for item in then["items"]] == NAMES
         fresh = _raw(cluster, f"{PATH}?limit=100")
         names = [item["metadata"]["name"] for item in fresh["items"]]
         assert NAMES[4] not in names and "cm-9-late" in names
