@@ -81,7 +81,7 @@ def main() -> None:
             else f"{crashing * 100:.2f}% of a core",
         ),
         (
-            "  the crashing container itself (reaped children)",
+            "  the crashing container itself (reaped children; 0: under a 10 ms tick)",
             f"{container * CRASH_SECONDS * 1000:.0f} ms of CPU in all",
         ),
         ("  restarts in that minute, state at the end", f"{restarts}, {reason or 'running'}"),

@@ -5,7 +5,9 @@ overlays/minikube server-side, then (what the user waits for in the TUI) the tra
 complete, the iris-api rollout ready and a first /predict through the Service. The
 reference, measured in the same run: that work without a cluster (``iris-train`` into a
 folder, then ``iris-serve`` until it answers /predict), so the ratio is what the sandbox adds:
-scheduling, probes and their periods, the controllers' hand-offs. Prints one table.
+scheduling, probes and their periods, the controllers' hand-offs. It can be under 1: in the
+demo the API pods start (and import) while the Job trains, the reference does one after the
+other. Prints one table.
 """
 
 from __future__ import annotations
