@@ -25,7 +25,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from sandbox import discovery, openapi, tables
-from sandbox.api import auth, binding, decoding, logs, protobuf, proxy
+from sandbox.api import auth, binding, decoding, listing, logs, protobuf, proxy
 from sandbox.api import exec as pod_exec
 from sandbox.api.objects import ObjectApi, WriteOptions, decode_body
 from sandbox.api.portforward import SUBPROTOCOL, PortForwardSession
@@ -263,22 +263,30 @@ class ApiServer:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         params = request.query_params
         if method == "GET" and name is None:
-            items, version = self.store.list(
-                resource.plural,
-                ns,
-                label_selector=params.get("labelSelector"),
-                field_selector=params.get("fieldSelector"),
+            page = listing.list_page(
+                self.store,
+                listing.ListRequest(
+                    resource.plural,
+                    ns,
+                    label_selector=params.get("labelSelector"),
+                    field_selector=params.get("fieldSelector"),
+                    limit=_int_param(request, "limit") or 0,
+                    continue_token=params.get("continue") or "",
+                    resource_version=params.get("resourceVersion") or "",
+                ),
             )
             if _wants_table(request):
-                return json_response(
-                    tables.table(resource.plural, items, version, _table_include(request))
+                rendered = tables.table(
+                    resource.plural, page.items, page.resource_version, _table_include(request)
                 )
+                rendered["metadata"] = page.metadata()
+                return json_response(rendered)
             return json_response(
                 {
                     "kind": f"{resource.kind}List",
                     "apiVersion": resource.api_version,
-                    "metadata": {"resourceVersion": str(version)},
-                    "items": items,
+                    "metadata": page.metadata(),
+                    "items": page.items,
                 }
             )
         if method == "GET":

@@ -51,18 +51,26 @@ def now_rfc3339() -> str:
 class ApiError(Exception):
     """An error the API answers with a Kubernetes ``Status`` object."""
 
-    def __init__(self, code: int, reason: str, message: str, details: Obj | None = None):
+    def __init__(
+        self,
+        code: int,
+        reason: str,
+        message: str,
+        details: Obj | None = None,
+        metadata: Obj | None = None,
+    ):
         super().__init__(message)
         self.code = code
         self.reason = reason
         self.message = message
         self.details = details
+        self.metadata = metadata or {}  # the Status's ListMeta (a 410's fresh continue token)
 
     def status(self) -> Obj:
         status: Obj = {
             "kind": "Status",
             "apiVersion": "v1",
-            "metadata": {},
+            "metadata": dict(self.metadata),
             "status": "Failure",
             "message": self.message,
             "reason": self.reason,
@@ -174,6 +182,21 @@ def _should_delete_during_update(resource: str, new: Obj, stored: Obj) -> bool:
     return not (resource == "namespaces" and (new.get("spec") or {}).get("finalizers"))
 
 
+class Compacted(Exception):
+    """A read at a resourceVersion the history no longer reaches (etcd's ErrCompacted)."""
+
+    def __init__(self, version: int):
+        super().__init__(f"resourceVersion {version} is older than the history kept")
+        self.version = version
+
+
+def etcd_key(key: Key) -> str:
+    """Where etcd keeps an object, below its resource's prefix: ``<namespace>/<name>``, or
+    ``<name>`` for a cluster-scoped one; lists come back in the order of these strings."""
+    _, namespace, name = key
+    return f"{namespace}/{name}" if namespace else name
+
+
 def _key(resource: str, namespace: str | None, name: str) -> Key:
     return (resource, namespace or "", name)
 
@@ -223,22 +246,49 @@ class Store:
         *,
         label_selector: str | None = None,
         field_selector: str | None = None,
+        at: int | None = None,
     ) -> tuple[ObjList, int]:
-        labels_ok, fields_ok = label_matcher(label_selector), field_matcher(field_selector)
+        """The objects of ``resource`` that match, in etcd's key order, and the version they
+        are at: now, or ``at`` (an earlier resourceVersion, as a chunked list's pages read
+        one snapshot). A version older than the watch history raises Compacted."""
+        labels_ok = label_matcher(label_selector)
+        fields_ok = field_matcher(field_selector, resource)
         with self._lock:
+            if at is None or at >= self.resource_version:
+                objects, version = self._objects, self.resource_version
+            else:
+                snapshot = self._objects_at(resource, at)
+                if snapshot is None:
+                    raise Compacted(at)
+                objects, version = snapshot, at
             # Filter before sorting: controllers list small kinds (services, budgets) on
             # every pod event, and sorting every stored object each time made writes slow
             # down as pods accumulated.
             chosen = [
                 (key, obj)
-                for key, obj in self._objects.items()
+                for key, obj in objects.items()
                 if key[0] == resource
                 and (namespace is None or key[1] == namespace)
                 and labels_ok(obj)
                 and fields_ok(obj)
             ]
-            chosen.sort(key=lambda entry: entry[0])
-            return [copy.deepcopy(obj) for _, obj in chosen], self.resource_version
+            chosen.sort(key=lambda entry: etcd_key(entry[0]))
+            return [copy.deepcopy(obj) for _, obj in chosen], version
+
+    def _objects_at(self, resource: str, version: int) -> dict[Key, Obj] | None:
+        """The objects of ``resource`` as they were at ``version``, rebuilt from the history
+        (None when that is too old); the caller holds the lock and copies what it returns."""
+        before = self.states_at(version, resource)
+        if before is None:
+            return None
+        objects: dict[Key, Obj] = {}
+        for key, obj in self._objects.items():
+            if key[0] == resource and obj["metadata"].get("uid", "") not in before:
+                objects[key] = obj
+        for old in before.values():
+            if old is not None:
+                objects[_key_of(resource, old)] = old
+        return objects
 
     def events_since(self, resource_version: int) -> History | None:
         """Write events after ``resource_version``; None when that version is too old (410)."""

@@ -86,6 +86,13 @@ class SandboxProcess:
         self.stop()
         raise SandboxError(f"the sandbox did not answer within {START_TIMEOUT}s:\n{self.output()}")
 
+    @property
+    def pid(self) -> int:
+        """The running server's process id."""
+        if self._process is None:
+            raise SandboxError("the sandbox is not running")
+        return self._process.pid
+
     def output(self) -> str:
         return self._output.read_text(errors="replace") if self._output.exists() else ""
 

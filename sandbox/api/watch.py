@@ -111,7 +111,7 @@ class _Scope:
     def __init__(self, request: WatchRequest):
         self.request = request
         self.labels_ok = label_matcher(request.label_selector)
-        self.fields_ok = field_matcher(request.field_selector)
+        self.fields_ok = field_matcher(request.field_selector, request.resource)
         self.visible: set[str] = set()
 
     def _matches(self, obj: Obj) -> bool:

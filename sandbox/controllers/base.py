@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.api import registry
+from sandbox.api.objects import ObjectApi
 from sandbox.clock import Clock
 from sandbox.controllers.queue import Key, WorkQueue
 from sandbox.events import EventRecorder
@@ -54,6 +55,9 @@ class Controller(ABC):
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.store = ctx.store
+        # Deletions go through the API server's registry, as a real controller's DELETE does:
+        # a pod gets its graceful termination, a kind its default propagation.
+        self.api = ObjectApi(ctx.store)
         self.queue = WorkQueue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=type(self).__name__, daemon=True)
@@ -130,6 +134,18 @@ class Controller(ABC):
         if kind is not None:
             registry.prepare(kind, obj, None, self.store)
         return self.store.create(resource, obj)
+
+    def delete(
+        self, resource: str, namespace: str | None, name: str, propagation: str | None = None
+    ) -> bool:
+        """DELETE an object as a controller's client does; False if it was already gone."""
+        try:
+            self.api.delete(BY_PLURAL[resource], namespace or None, name, propagation, False)
+        except ApiError as error:
+            if error.code == 404:
+                return False
+            raise
+        return True
 
     def owned(self, resource: str, owner: Obj) -> list[Obj]:
         """The objects of ``resource`` whose controller reference is ``owner``."""

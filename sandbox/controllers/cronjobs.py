@@ -111,11 +111,8 @@ class CronJobController(Controller):
             )
             for job in done[: max(0, len(done) - limit)]:
                 meta = job["metadata"]
-                try:
-                    self.store.delete("jobs", meta["namespace"], meta["name"])
-                except ApiError as error:
-                    if error.code != 404:
-                        raise
+                # The cronjob controller deletes its jobs in the background.
+                self.delete("jobs", meta["namespace"], meta["name"], "Background")
                 self.event(cronjob, "SuccessfulDelete", f"Deleted job {meta['name']}")
 
     def _schedule(
@@ -171,11 +168,7 @@ class CronJobController(Controller):
             return min(requeue, 1.0), active
         if active and policy == "Replace":
             for ref in active:
-                try:
-                    self.store.delete("jobs", ref["namespace"], ref["name"])
-                except ApiError as error:
-                    if error.code != 404:
-                        raise
+                self.delete("jobs", ref["namespace"], ref["name"], "Background")
                 self.event(cronjob, "SuccessfulDelete", f"Deleted job {ref['name']}")
             active = []
         job = self._create_job(cronjob, latest)

@@ -12,6 +12,7 @@ import copy
 import json
 import logging
 import math
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -22,9 +23,11 @@ from sandbox.controllers.base import (
     NAME_ALPHABET,
     Controller,
     Obj,
+    controller_ref,
     owner_reference,
     set_condition,
 )
+from sandbox.controllers.queue import Key
 from sandbox.store import ApiError
 
 log = logging.getLogger(__name__)
@@ -38,8 +41,23 @@ _condition = partial(set_condition, update_time=True)
 class DeploymentController(Controller):
     resource = "deployments"
     kind = "Deployment"
-    watches = ("replicasets",)
+    watches = ("replicasets", "pods")
     component = "deployment-controller"
+
+    def _on_event(self, event_type: str, resource: str, obj: Obj) -> None:
+        # Of pods only their going matters (the deletePod handler): a Recreate rollout waits
+        # for the last old one to be gone.
+        if resource != "pods" or event_type == "DELETED":
+            super()._on_event(event_type, resource, obj)
+
+    def keys_for(self, resource: str, obj: Obj) -> Iterable[Key]:
+        """A replica set's deployment; a pod's, through its replica set."""
+        if resource == "pods":
+            ref = controller_ref(obj)
+            if not ref or ref.get("kind") != "ReplicaSet":
+                return
+            obj = self.get("replicasets", obj["metadata"].get("namespace") or "", ref["name"]) or {}
+        yield from super().keys_for(resource, obj)
 
     def reconcile(self, namespace: str, name: str) -> float | None:
         deployment = self.get("deployments", namespace, name)
@@ -221,9 +239,23 @@ class DeploymentController(Controller):
     def _recreate(self, deployment: Obj, new: Obj, old: list[Obj], desired: int) -> None:
         for rs in old:
             self._scale(deployment, rs, 0)
-        if any((rs.get("status") or {}).get("replicas") for rs in old):
-            return  # wait for the old pods to be gone
+        if self._old_pods_running(old):
+            return  # wait for the old pods to be gone, Terminating ones included
         self._scale(deployment, new, desired)
+
+    def _old_pods_running(self, old: list[Obj]) -> bool:
+        """oldPodsRunning: an old replica set still counts replicas, or one of its pods is
+        not finished, even if it is being deleted."""
+        if any((rs.get("status") or {}).get("replicas") for rs in old):
+            return True
+        uids = {rs["metadata"]["uid"] for rs in old}
+        namespace = old[0]["metadata"]["namespace"] if old else None
+        pods = self.store.list("pods", namespace)[0] if old else []
+        return any(
+            (controller_ref(pod) or {}).get("uid") in uids
+            and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+            for pod in pods
+        )
 
     def _prune_history(self, spec: Obj, old: list[Obj]) -> None:
         limit = int(spec.get("revisionHistoryLimit", 10))
@@ -231,13 +263,7 @@ class DeploymentController(Controller):
             rs for rs in old if not _replicas(rs) and not (rs.get("status") or {}).get("replicas")
         ]
         for rs in idle[: max(0, len(idle) - limit)]:
-            try:
-                self.store.delete(
-                    "replicasets", rs["metadata"]["namespace"], rs["metadata"]["name"]
-                )
-            except ApiError as error:
-                if error.code != 404:
-                    raise
+            self.delete("replicasets", rs["metadata"]["namespace"], rs["metadata"]["name"])
 
     # ---- status
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from sandbox.api.objects import ObjectApi
 from sandbox.controllers.base import Context, Controller, Obj
 from sandbox.resources import BY_PLURAL, RESOURCES, Resource
 from sandbox.store import FOREGROUND_FINALIZER, ORPHAN_FINALIZER, ApiError
@@ -58,7 +57,6 @@ class GarbageCollector(Controller):
         self._nodes: dict[str, _Node] = {}
         self._dependents: dict[str, set[str]] = {}
         super().__init__(ctx)
-        self.api = ObjectApi(ctx.store)
 
     # ---- the graph
 

@@ -24,7 +24,6 @@ from sandbox.controllers.base import (
     random_suffix,
     set_condition,
 )
-from sandbox.store import ApiError
 
 INDEX_KEY = "batch.kubernetes.io/job-completion-index"
 BACKOFF_START, BACKOFF_MAX = 10.0, 360.0  # seconds of clock time
@@ -158,7 +157,7 @@ class JobController(Controller):
             failed=failed,
             ready=sum(1 for pod in active if is_pod_ready(pod)),
             conditions=conditions,
-            terminating=0,  # pods are deleted at once in the sandbox
+            terminating=sum(1 for pod in pods if _is_terminating(pod)),
             uncountedTerminatedPods={},
         )
         for key in ("active", "succeeded", "failed"):
@@ -232,11 +231,7 @@ class JobController(Controller):
 
     def _delete_pods(self, job: Obj, pods: list[Obj]) -> None:
         for pod in pods:
-            try:
-                self.store.delete("pods", pod["metadata"]["namespace"], pod["metadata"]["name"])
-            except ApiError as error:
-                if error.code != 404:
-                    raise
+            self.delete("pods", pod["metadata"]["namespace"], pod["metadata"]["name"])
             self.event(job, "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}")
 
     # ---- lifecycle
@@ -256,12 +251,14 @@ class JobController(Controller):
         if left > 0:
             return left
         meta = job["metadata"]
-        try:
-            self.store.delete("jobs", meta["namespace"], meta["name"], propagation="Foreground")
-        except ApiError as error:
-            if error.code != 404:
-                raise
+        self.delete("jobs", meta["namespace"], meta["name"], propagation="Foreground")
         return None
+
+
+def _is_terminating(pod: Obj) -> bool:
+    """controller.IsPodTerminating: marked for deletion and not finished."""
+    finished = (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+    return bool(pod["metadata"].get("deletionTimestamp")) and not finished
 
 
 def _seconds_left(since: str, seconds: int) -> float:

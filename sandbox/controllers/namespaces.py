@@ -13,7 +13,6 @@ import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from sandbox.api.objects import ObjectApi
 from sandbox.clock import parse_time
 from sandbox.controllers.base import Context, Controller, Obj
 from sandbox.controllers.queue import Key
@@ -64,7 +63,6 @@ class NamespaceController(Controller):
         self._terminating: set[str] = set()
         self._terminating_lock = threading.Lock()
         super().__init__(ctx)
-        self.api = ObjectApi(ctx.store)
 
     def _on_event(self, event_type: str, resource: str, obj: Obj) -> None:
         meta = obj.get("metadata") or {}

@@ -12,7 +12,6 @@ from sandbox.controllers.base import (
     owner_reference,
     random_suffix,
 )
-from sandbox.store import ApiError
 
 
 class ReplicaSetController(Controller):
@@ -37,11 +36,9 @@ class ReplicaSetController(Controller):
                 pods.append(pod)
         elif len(pods) > wanted:
             for pod in _deletion_order(pods)[: len(pods) - wanted]:
-                try:
-                    self.store.delete("pods", namespace, pod["metadata"]["name"])
-                except ApiError as error:
-                    if error.code != 404:
-                        raise
+                # A graceful delete: the pod shows Terminating until its kubelet has stopped
+                # it, and (no longer active) it counts no more as a replica.
+                self.delete("pods", namespace, pod["metadata"]["name"])
                 pods.remove(pod)
                 self.event(rs, "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}")
         ready = sum(1 for pod in pods if is_pod_ready(pod))

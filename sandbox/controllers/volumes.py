@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from sandbox import paths, quantity
-from sandbox.api.objects import ObjectApi
 from sandbox.controllers.base import Context, Controller, Obj
 from sandbox.controllers.pvcprotection import claims_of
 from sandbox.controllers.queue import Key
@@ -42,7 +41,6 @@ class VolumeClaimController(Controller):
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
-        self.api = ObjectApi(ctx.store)
         # minikube's provisioner labels its volumes with its identity and signs its events.
         self.identity = str(uuid.uuid5(uuid.NAMESPACE_URL, str(ctx.state_dir.resolve())))
         self.provisioner_component = f"{PROVISIONER}_{NODE_NAME}_{self.identity}"

@@ -210,8 +210,31 @@ def test_label_selectors() -> None:
 
 def test_field_selectors() -> None:
     event = {"involvedObject": {"name": "p", "kind": "Pod"}, "metadata": {"name": "e"}}
-    assert field_matcher("involvedObject.name=p,involvedObject.kind==Pod")(event)
-    assert not field_matcher("metadata.name!=e")(event)
+    assert field_matcher("involvedObject.name=p,involvedObject.kind==Pod", "events")(event)
+    assert not field_matcher("metadata.name!=e", "events")(event)
+
+
+def test_field_selectors_read_what_each_kinds_get_attrs_gives() -> None:
+    pod = {
+        "metadata": {"name": "p", "namespace": "n"},
+        "spec": {"nodeName": "node", "restartPolicy": "Never"},
+        "status": {"phase": "Running", "podIP": "127.0.0.5"},
+    }
+    assert field_matcher("spec.host=node,status.podIP=127.0.0.5", "pods")(pod)
+    assert field_matcher("spec.hostNetwork=false,status.nominatedNodeName=", "pods")(pod)
+    # accepted by the conversion, but not among the selectable fields: it reads as ""
+    assert field_matcher("status.podIPs=", "pods")(pod)
+    node = {"metadata": {"name": "n"}, "spec": {"unschedulable": True}}
+    assert field_matcher("spec.unschedulable=true", "nodes")(node)
+    # cluster-scoped objects have no metadata.namespace field, even where it is accepted
+    assert field_matcher("metadata.namespace=", "persistentvolumes")({"metadata": {"name": "v"}})
+    event = {"metadata": {"name": "e"}, "reportingComponent": "kubelet", "source": {}}
+    assert field_matcher("source=kubelet,reportingComponent=kubelet", "events")(event)
+    with pytest.raises(SelectorError, match=r"^field label not supported: metadata\.namespace$"):
+        field_matcher("metadata.namespace=x", "namespaces")
+    # the terms are sorted before the labels are checked, as fields.ParseSelector sorts them
+    with pytest.raises(SelectorError, match=r'^"a\.b" is not a known field selector'):
+        field_matcher("z.z=1,a.b=2", "configmaps")
 
 
 def test_merge_patch_deletes_with_null() -> None:

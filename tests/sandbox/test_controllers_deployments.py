@@ -97,8 +97,10 @@ def test_rolling_restart_keeps_every_replica_available(cluster: Cluster) -> None
     unsubscribe()
 
     assert lowest[0] >= 2  # maxUnavailable 0: a new pod is ready before an old one goes
+    # the old pods terminate gracefully (a 1 s grace), then are gone
+    cluster.wait_for(lambda: len(cluster.pods(labels="app=web")) == 2, "the old pods gone")
     pods = cluster.pods(labels="app=web")
-    assert len(pods) == 2 and not first_pods & {p["metadata"]["name"] for p in pods}
+    assert not first_pods & {p["metadata"]["name"] for p in pods}
     obj = cluster.get("deployments", "web") or {}
     assert obj["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
     replicasets = cluster.store.list("replicasets", NAMESPACE)[0]
@@ -173,7 +175,8 @@ def test_scale_service_endpoints_and_hpa(cluster: Cluster) -> None:
     cluster.wait_for(lambda: rolled_out(cluster, "api") and len(addresses()) == 3, "scale up")
     cluster.store.mutate("deployments", NAMESPACE, "api", lambda d: d["spec"].update(replicas=2))
     cluster.wait_for(lambda: rolled_out(cluster, "api") and len(addresses()) == 2, "scale down")
-    assert len(cluster.pods(labels="app=api")) == 2
+    # the pod scaled away terminates gracefully (its 1 s grace), then is gone
+    cluster.wait_for(lambda: len(cluster.pods(labels="app=api")) == 2, "the pod gone")
 
 
 def test_claims_bind_to_a_state_directory(cluster: Cluster) -> None:

@@ -205,3 +205,40 @@ def test_forbid_skips_runs_while_one_is_active(tmp_path: Path) -> None:
         assert len(cluster.store.list("jobs", NAMESPACE)[0]) == 1
         status = (cluster.get("cronjobs", "busy") or {})["status"]
         assert [ref["kind"] for ref in status["active"]] == ["Job"]
+
+
+def test_suspending_a_job_terminates_its_pods_gracefully(cluster: Cluster, tmp_path: Path) -> None:
+    # ignores SIGTERM (once it says so): the kubelet stops it only when its grace is over
+    ready = tmp_path / "ready"
+    stubborn = (
+        "import signal, time; signal.signal(signal.SIGTERM, lambda *_: None); "
+        f"open({str(ready)!r}, 'w').close(); time.sleep(600)"
+    )
+    spec = job("held", stubborn)
+    spec["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 3
+    cluster.create("jobs", spec)
+    running = cluster.wait_for(
+        lambda: [
+            p for p in cluster.pods(labels="job-name=held") if p["status"].get("phase") == "Running"
+        ],
+        "the job's pod running",
+    )
+    name = running[0]["metadata"]["name"]
+    cluster.wait_for(ready.exists, "its SIGTERM handler set")
+
+    def suspend(obj: Obj) -> None:
+        obj["spec"]["suspend"] = True
+
+    cluster.store.mutate("jobs", NAMESPACE, "held", suspend)
+    status = cluster.wait_for(
+        lambda: ((cluster.get("jobs", "held") or {}).get("status") or {}).get("terminating"),
+        "status.terminating counting the pod",
+    )
+    assert status == 1
+    pod = cluster.get("pods", name)
+    assert pod is not None and pod["metadata"]["deletionGracePeriodSeconds"] == 3
+    cluster.wait_for(lambda: cluster.get("pods", name) is None, "the pod gone", timeout=15)
+    cluster.wait_for(
+        lambda: ((cluster.get("jobs", "held") or {}).get("status") or {}).get("terminating") == 0,
+        "status.terminating back to 0",
+    )

@@ -32,8 +32,10 @@ def _json(sandbox: SandboxProcess, *args: str) -> dict:
 
 
 def _api_pods(sandbox: SandboxProcess) -> list[dict]:
+    """The API's pods that are not Terminating (old ones linger out their grace period)."""
     selector = "app.kubernetes.io/component=api"
-    return _json(sandbox, "pods", "-l", selector)["items"]
+    items = _json(sandbox, "pods", "-l", selector)["items"]
+    return [pod for pod in items if not pod["metadata"].get("deletionTimestamp")]
 
 
 def _wait(probe: Callable[[], bool], what: str, timeout: float = 60.0) -> None:

@@ -188,3 +188,49 @@ def test_a_finished_pod_goes_at_once(node: SandboxProcess) -> None:
     )
     node.kubectl("delete", "pod", "done", "-n", NS, "--wait=false")
     assert _gone(node, "done")
+
+
+def test_a_scaled_down_deployments_pod_shows_terminating(
+    node: SandboxProcess, tmp_path: Path
+) -> None:
+    template = _pod("scaled", tmp_path / "mark", linger="ignore", grace=8)
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "scaled", "namespace": NS},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "scaled"}},
+            "template": {"metadata": template["metadata"], "spec": template["spec"]},
+        },
+    }
+    del deployment["spec"]["template"]["metadata"]["name"]
+    del deployment["spec"]["template"]["metadata"]["namespace"]
+    node.kubectl("apply", "-f", "-", input=json.dumps(deployment))
+    node.kubectl("rollout", "status", "deploy/scaled", "-n", NS, "--timeout=60s", timeout=70)
+    node.kubectl("scale", "deploy/scaled", "-n", NS, "--replicas=1")
+    started = time.monotonic()
+
+    def rows() -> list[list[str]]:
+        listed = node.kubectl("get", "pods", "-n", NS, "-l", "app=scaled", "--no-headers")
+        return [line.split() for line in listed.stdout.splitlines()]
+
+    _wait(lambda: any(row[2] == "Terminating" for row in rows()), "a Terminating pod", timeout=5)
+    leaving = next(row[0] for row in rows() if row[2] == "Terminating")
+    meta = json.loads(node.kubectl("get", "pod", leaving, "-n", NS, "-o", "json").stdout)
+    assert meta["metadata"]["deletionGracePeriodSeconds"] == 8
+    # the replica set no longer counts it while it terminates
+    _wait(
+        lambda: (
+            node.kubectl(
+                "get", "deploy/scaled", "-n", NS, "-o", "jsonpath={.status.replicas}"
+            ).stdout
+            == "1"
+        ),
+        "the deployment's status.replicas at 1",
+        timeout=4,
+    )
+    assert not _gone(node, leaving)
+    _wait(lambda: _gone(node, leaving), "the pod to go after its grace period")
+    assert time.monotonic() - started >= 7.5
+    assert [row[2] for row in rows()] == ["Running"]
