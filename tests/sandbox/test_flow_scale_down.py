@@ -34,14 +34,20 @@ def _ready(mark: Path, count: int) -> bool:
 
 
 def _template(name: str, mark: Path, version: str = "1") -> Obj:
+    # the mark file is the host's, reached as a container reaches it: through a hostPath
     container = python_container(
         "main",
         STUBBORN,
-        env=[{"name": "MARK", "value": str(mark)}, {"name": "V", "value": version}],
+        env=[{"name": "MARK", "value": f"/marks/{mark.name}"}, {"name": "V", "value": version}],
+        volumeMounts=[{"name": "marks", "mountPath": "/marks"}],
     )
     return {
         "metadata": {"labels": {"app": name}},
-        "spec": {"containers": [container], "terminationGracePeriodSeconds": GRACE},
+        "spec": {
+            "containers": [container],
+            "terminationGracePeriodSeconds": GRACE,
+            "volumes": [{"name": "marks", "hostPath": {"path": str(mark.parent)}}],
+        },
     }
 
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sandbox.api import defaults
+from sandbox.api import registry
 from sandbox.api.bootstrap import bootstrap
 from sandbox.clock import Clock
 from sandbox.controllers.base import Context
@@ -63,7 +63,7 @@ class Bench:
         """Create as through the API server: with its defaulting."""
         if BY_PLURAL[resource].namespaced:
             obj.setdefault("metadata", {}).setdefault("namespace", NAMESPACE)
-        defaults.prepare(BY_PLURAL[resource], obj, None, self.store)
+        registry.prepare(BY_PLURAL[resource], obj, None, self.store)
         return self.store.create(resource, obj)
 
     def get(self, resource: str, name: str, namespace: str | None = NAMESPACE) -> Obj | None:
