@@ -23,6 +23,8 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, Static
 
+from tui.cluster.rows import row_key
+
 Obj = dict[str, Any]
 # More rows than this leaving at once (a re-list after a long disconnect) lay the table out
 # afresh instead of removing rows one by one.
@@ -44,11 +46,6 @@ def cells(row: tuple[str, ...]) -> list[Text]:
     """Cells as Text: object names and event messages are not Rich markup (a "[" in an event
     message must show as is), and DataTable measures Text without parsing it."""
     return [Text(value) for value in row]
-
-
-def object_key(obj: Obj) -> str:
-    meta = obj.get("metadata") or {}
-    return str(meta.get("uid") or f"{meta.get('namespace', '')}/{meta.get('name', '')}")
 
 
 class RowsTable(DataTable[Text]):
@@ -164,7 +161,7 @@ class ResourceTable(Vertical):
         added = False
         for event in events:
             if event.type == "RESYNC":
-                fresh = {object_key(o): o for o in event.items or []}
+                fresh = {row_key(o): o for o in event.items or []}
                 gone = [key for key in self.objects if key not in fresh]
                 if len(gone) > REBUILD_AFTER:
                     self.objects = fresh
@@ -177,11 +174,11 @@ class ResourceTable(Vertical):
                     self.objects[key] = obj
                     added |= self._show(key, obj)
             elif event.type == "DELETED" and event.obj is not None:
-                key = object_key(event.obj)
+                key = row_key(event.obj)
                 self.objects.pop(key, None)
                 self._hide(key)
             elif event.obj is not None:
-                key = object_key(event.obj)
+                key = row_key(event.obj)
                 self.objects[key] = event.obj
                 added |= self._show(key, event.obj)
         if added:
@@ -294,8 +291,8 @@ class ResourceTable(Vertical):
         for key, row in wanted:
             table.add_row(*cells(row), key=key)
             self._shown[key] = row
-        if selected is not None and object_key(selected) in self._shown:
-            table.move_cursor(row=table.get_row_index(object_key(selected)), animate=False)
+        if selected is not None and row_key(selected) in self._shown:
+            table.move_cursor(row=table.get_row_index(row_key(selected)), animate=False)
         self.post_message(self.Changed(self))
 
     def _sort(self) -> None:
@@ -307,6 +304,6 @@ class ResourceTable(Vertical):
         selected = self.selected()
         table.sort("NAME", key=lambda name: name.plain)
         if selected is not None:
-            key = object_key(selected)
+            key = row_key(selected)
             if key in self._shown:
                 table.move_cursor(row=table.get_row_index(key), animate=False)
