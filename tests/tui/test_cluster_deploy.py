@@ -85,6 +85,13 @@ def test_diff_apply_retrain_reapply_after_image_change_and_delete(
     newer_overlay = image_overlay(tmp_path / "newer", "0.2.0-dev")
     plain = sandbox.kubectl("apply", "--server-side", "-k", str(newer_overlay), check=False)
     assert plain.returncode != 0 and 'iris-train-job" is invalid' in plain.stderr
+    # …kubectl diff fails the same way, and the TUI says what to do about it.
+    refused = kustomize.diff(conn, newer_overlay)
+    output = refused.run()
+    assert refused.returncode == 2, output
+    assert any("field is immutable" in line for line in output), output
+    fix = kustomize.known_fix("\n".join(output))
+    assert fix is not None and "Apply deletes the finished training Job" in fix
     # …and the TUI's apply, which deletes the completed Job first, works.
     changed = kustomize.apply(conn, newer_overlay)
     output = changed.run()

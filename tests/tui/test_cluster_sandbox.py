@@ -382,6 +382,7 @@ def test_run_batch_now_creates_an_owned_manual_job(conn: Connection) -> None:
     cronjob = call_json(batch.create_namespaced_cron_job, NAMESPACE, BATCH_CRONJOB)
     result = actions.run_batch_now(conn)
     assert result.kubectl.endswith(f"create job --from=cronjob/iris-batch-predict {result.name}")
+    assert "UnexpectedJob" in result.message
     job = call_json(batch.read_namespaced_job, result.name, NAMESPACE)
     assert job["metadata"]["annotations"]["cronjob.kubernetes.io/instantiate"] == "manual"
     listed = call_json(batch.list_namespaced_job, NAMESPACE)["items"]

@@ -83,9 +83,7 @@ class DashboardScreen(IrisScreen):
         Binding("minus", "scale(-1)", "Scale -", key_display="-", tooltip="one API pod fewer"),
         Binding("d,ctrl+d", "delete", "Delete", tooltip="delete the selected object (asks)"),
     ]
-    HELP_KEYS = (
-        ("enter", "open: its Jobs, Pods, logs or YAML"),
-    )
+    HELP_KEYS = (("enter", "open: its Jobs, Pods, logs or YAML"),)
 
     def compose(self) -> ComposeResult:
         yield StatusBar()

@@ -43,3 +43,6 @@ class CommandLog(RichLog):
         for line in self.app.commands[self._shown : count]:
             self.write(Text(line), scroll_end=True)
         self._shown = count
+        # The write scrolls to the end it knows; a line wrapped while the log is laid out
+        # (a screen just shown) grows it after, so scroll again once that is done.
+        self.call_after_refresh(self.scroll_end, animate=False, immediate=True)
