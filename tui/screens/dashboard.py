@@ -25,6 +25,8 @@ from tui.widgets.resource_table import Obj, ResourceTable, Scope
 from tui.widgets.status_bar import StatusBar
 
 Act = Callable[[ClusterSession], ActionResult]
+# Seconds between recomputing the rows of the table in view (their AGE columns move on).
+AGE_REFRESH = 5.0
 
 
 def name_of(obj: Obj) -> str:
@@ -107,7 +109,7 @@ class DashboardScreen(IrisScreen):
         self.table("pods").focus_table()
         self.query_one(TabbedContent).active = "tab-pods"
         if self.app.refresh_ages:
-            self.set_interval(5, self._refresh_ages)
+            self.set_interval(AGE_REFRESH, self._refresh_ages)
 
     def _refresh_ages(self) -> None:
         # Only the table in view. Rewriting cells makes a table drop its rendered rows, so
@@ -145,7 +147,9 @@ class DashboardScreen(IrisScreen):
         if event.pane.id == event.tabbed_content.active:
             table = self.table(self.current_kind())
             table.focus_table()
-            if self.app.refresh_ages:
+            # A table whose ages are fresh enough is left alone: recomputing a thousand rows
+            # on every switch back and forth was a good part of each switch.
+            if self.app.refresh_ages and table.rows_age() >= AGE_REFRESH:
                 self.call_after_refresh(table.refresh_rows)
 
     def current_kind(self) -> str:

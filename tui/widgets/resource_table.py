@@ -7,6 +7,7 @@ reconciles the table with the list. Nothing is rebuilt, so the cursor stays wher
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -124,10 +125,10 @@ class ResourceTable(Vertical):
         self.filter_text = ""
         self.scope: Scope | None = None
         self._filter_timer: Timer | None = None
+        self._refreshed_at = time.monotonic()
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="scope")
-        yield Input(placeholder="filter: any text in the row (Enter keeps it, Esc clears)")
         table = RowsTable(cursor_type="row", zebra_stripes=True)
         for label in self.columns:
             table.add_column(label, key=label)
@@ -189,6 +190,11 @@ class ResourceTable(Vertical):
         """Recompute every shown row (ages move on) and rewrite the cells that changed."""
         for key in list(self._shown):
             self._show(key, self.objects[key])
+        self._refreshed_at = time.monotonic()
+
+    def rows_age(self) -> float:
+        """Seconds since every row was last computed."""
+        return time.monotonic() - self._refreshed_at
 
     # -- filter and scope ---------------------------------------------------------------------
 
@@ -208,13 +214,23 @@ class ResourceTable(Vertical):
         line.set_class(scope is not None, "-active")
         self._reconcile()
 
-    def action_start_filter(self) -> None:
-        box = self.query_one(Input)
+    async def action_start_filter(self) -> None:
+        # The filter line is made on first use, not with the table: eight hidden Inputs
+        # were styled (and their cursors timed) at start for nothing.
+        box = self.query(Input).first() if self.query(Input) else None
+        if box is None:
+            box = Input(placeholder="filter: any text in the row (Enter keeps it, Esc clears)")
+            await self.mount(box, before=self.table)
         box.add_class("-active")
         box.focus()
 
     def action_clear_filter(self) -> None:
-        box = self.query_one(Input)
+        box = self.query(Input).first() if self.query(Input) else None
+        if box is None:
+            if self.scope is not None:
+                self.set_scope(None)
+            self.focus_table()
+            return
         if self.filter_text or box.has_class("-active"):
             box.value = ""
             box.remove_class("-active")
@@ -288,6 +304,7 @@ class ResourceTable(Vertical):
             wanted.sort(key=lambda item: item[1][0])
         table.clear()
         self._shown = {}
+        self._refreshed_at = time.monotonic()
         for key, row in wanted:
             table.add_row(*cells(row), key=key)
             self._shown[key] = row
