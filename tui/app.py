@@ -105,11 +105,13 @@ class IrisApp(App[None]):
             overlay=self.session.options.overlay,
         )
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         self.add_mode("watch", lambda: self.dashboard)
         self.add_mode("deploy", DeployScreen)
         self.add_mode("predict", PredictScreen)
-        self.switch_mode("watch")
+        # The dashboard's tables must exist before the first watch events arrive (on a busy
+        # machine the connection could be quicker than composing them).
+        await self.switch_mode("watch")
         self.action_reconnect()
 
     def on_unmount(self) -> None:
