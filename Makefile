@@ -19,7 +19,7 @@ BUILD_FLAGS ?=
 .PHONY: help venv test lint pytest bench serve image image-test demo tui up down secret screenshot clean example-data
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -e 's/\$$(IMAGE)/$(IMAGE)/g' -e 's/\$$(TAG)/$(TAG)/g' | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 # The venv is rebuilt only when pyproject.toml changes.
 $(BIN)/.installed: pyproject.toml
@@ -65,8 +65,8 @@ bench: $(BIN)/.installed ## measure speed and memory; each benchmark prints a ta
 example-data: $(BIN)/.installed ## write the example CSVs (wine, a churn table) into examples/data
 	$(BIN)/python -m service.example_data examples/data
 
-demo: $(BIN)/.installed kubectl-check ## the whole stack on the sandbox (a simulated cluster), in the TUI
-	BIN=$(BIN) OVERLAY=$(OVERLAY) scripts/demo.sh
+demo: $(BIN)/.installed kubectl-check ## the whole stack on the sandbox (a simulated cluster), in the TUI (FRESH=1: from an empty cluster)
+	BIN=$(BIN) OVERLAY=$(OVERLAY) FRESH=$(FRESH) scripts/demo.sh
 
 tui: $(BIN)/.installed ## open the TUI on the cluster of your current kubeconfig context
 	$(BIN)/iris-tui --namespace $(NAMESPACE) --overlay $(OVERLAY)

@@ -47,10 +47,11 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from sandbox.testing import start_sandbox  # noqa: E402
 from tui.app import IrisApp  # noqa: E402
+from tui.cluster.rows import row_key  # noqa: E402
 from tui.cluster.watch import WatchEvent  # noqa: E402
 from tui.session import ClusterSession, Options  # noqa: E402
 from tui.status import LinkState  # noqa: E402
-from tui.widgets.resource_table import FILTER_DELAY, ResourceTable, object_key  # noqa: E402
+from tui.widgets.resource_table import FILTER_DELAY, ResourceTable  # noqa: E402
 
 NAMESPACE = "ml-course"
 SIZE = (160, 50)
@@ -447,7 +448,7 @@ async def measure(
         # its watch carries them to the app.
         pending = [obj["metadata"]["name"] for obj in pods_table.objects.values()]
         for obj in list(pods_table.objects.values()):
-            pods_table.objects[object_key(obj)] = dict(obj, status={"phase": "Pending"})
+            pods_table.objects[row_key(obj)] = dict(obj, status={"phase": "Pending"})
         pods_table.refresh_rows()
         started = time.perf_counter()
         patcher = subprocess.Popen([sys.executable, __file__, "--patch", upstream, *pending])

@@ -15,6 +15,23 @@ if ! flock -n "$STATE/lock" true; then
   echo "A sandbox is already running on $STATE (another make demo?): quit it first."
   exit 1
 fi
+
+# The sandbox keeps its objects between runs: a second demo starts where the first ended
+# (its Jobs, pod restarts and Warnings). Say so, and offer a fresh start.
+if [ -s "$STATE/objects.json" ]; then
+  echo "$STATE holds the cluster of an earlier make demo: its Jobs, restarts and Warnings are still there."
+  fresh=${FRESH:-}
+  if [ -z "$fresh" ] && [ -t 0 ]; then
+    read -r -p "Start from an empty cluster instead? [y/N] " fresh
+  fi
+  case "$fresh" in
+    [yY1]*)
+      echo "+ rm -rf $STATE/*    # a fresh start"
+      find "$STATE" -mindepth 1 -maxdepth 1 ! -name lock -exec rm -rf {} +
+      ;;
+    *) echo "Keeping it (make demo FRESH=1 starts from an empty cluster)." ;;
+  esac
+fi
 rm -f "$STATE/ready"
 "$BIN/iris-sandbox" --state "$STATE" >"$STATE/sandbox.log" 2>&1 &
 sandbox_pid=$!

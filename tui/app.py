@@ -9,19 +9,24 @@ from __future__ import annotations
 
 import gc
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.dom import DOMNode
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
+from textual.worker import Worker, WorkerState
 
 from tui.bridge import BatchQueue
 from tui.cluster.connection import ClusterError
+from tui.cluster.names import TRAINING_PREFIX
+from tui.cluster.predict import PredictError
+from tui.cluster.rows import job_status
 from tui.cluster.watch import ConnectionState, WatchEvent
 from tui.screens.dashboard import DashboardScreen
 from tui.screens.deploy import DeployScreen
@@ -35,6 +40,14 @@ Clock = Callable[[], datetime]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def failure_message(error: BaseException | None) -> str:
+    """One line for the user: the cluster layer's own message, else the error's type too (a
+    kubeconfig can break the client in surprising ways; it is still no traceback)."""
+    if isinstance(error, ClusterError | PredictError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
 
 
 class WatchBatch(Message):
@@ -55,13 +68,13 @@ class IrisApp(App[None]):
     TITLE = "iris-tui"
     CSS_PATH = "app.tcss"
     BINDINGS = [
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("w", "switch_mode('watch')", "Watch"),
-        Binding("a", "switch_mode('deploy')", "Deploy"),
-        Binding("p", "switch_mode('predict')", "Predict"),
-        Binding("c", "copy_last_command", "Copy cmd"),
-        Binding("R", "reconnect", "Reconnect"),
-        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help", key_display="?", tooltip="keys and kinds"),
+        Binding("w", "watch", "Watch", tooltip="back to the dashboard"),
+        Binding("a", "switch_mode('deploy')", "Deploy", tooltip="diff and apply an overlay"),
+        Binding("p", "switch_mode('predict')", "Predict", tooltip="ask the served model"),
+        Binding("c", "copy_last_command", "Copy cmd", tooltip="copy the last kubectl command"),
+        Binding("R", "reconnect", "Reconnect", tooltip="connect to the cluster again"),
+        Binding("q", "quit", "Quit", tooltip="leave iris-tui"),
     ]
 
     status: reactive[ClusterStatus] = reactive(ClusterStatus, always_update=True)
@@ -84,17 +97,21 @@ class IrisApp(App[None]):
         self._events: BatchQueue[WatchEvent] = BatchQueue(lambda: self.post_message(WatchBatch()))
         self._states: dict[str, ConnectionState] = {}
         self._frozen = False
+        self._trained: set[str] = set()
+        self._jobs_listed = False
         self.status = ClusterStatus(
             context=self.session.context,
             namespace=self.session.namespace,
             overlay=self.session.options.overlay,
         )
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         self.add_mode("watch", lambda: self.dashboard)
         self.add_mode("deploy", DeployScreen)
         self.add_mode("predict", PredictScreen)
-        self.switch_mode("watch")
+        # The dashboard's tables must exist before the first watch events arrive (on a busy
+        # machine the connection could be quicker than composing them).
+        await self.switch_mode("watch")
         self.action_reconnect()
 
     def on_unmount(self) -> None:
@@ -104,6 +121,21 @@ class IrisApp(App[None]):
             self._watch.stop()
             self._watch = None
 
+    def action_watch(self) -> None:
+        """The dashboard, from any screen (a logs or YAML screen stacked on it, or a mode)."""
+        if self.current_mode != "watch":
+            self.switch_mode("watch")
+        while self.screen is not self.dashboard and len(self.screen_stack) > 1:
+            self.pop_screen()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # On the dashboard itself "Watch" would do nothing: not offered there.
+        return not (action == "watch" and self._front() is self.dashboard)
+
+    def _front(self) -> Screen[Any]:
+        """The screen in front, not counting a modal (help, a question) over it."""
+        return next((s for s in reversed(self.screen_stack) if not s.is_modal), self.screen)
+
     # -- connection ---------------------------------------------------------------------------
 
     def action_reconnect(self) -> None:
@@ -111,16 +143,9 @@ class IrisApp(App[None]):
         self.status = self.status.with_(state=LinkState.CONNECTING, detail="")
         self._connect()
 
-    @work(thread=True, exclusive=True, group="connect")
+    @work(thread=True, exclusive=True, group="connect", exit_on_error=False)
     def _connect(self) -> None:
-        try:
-            version = self.session.connect()
-        except ClusterError as exc:
-            self.call_from_thread(self._connect_failed, str(exc))
-            return
-        except Exception as exc:  # a kubeconfig can break the client in surprising ways
-            self.call_from_thread(self._connect_failed, f"{type(exc).__name__}: {exc}")
-            return
+        version = self.session.connect()
         self.call_from_thread(self._connected, version)
 
     def _connect_failed(self, message: str) -> None:
@@ -150,7 +175,7 @@ class IrisApp(App[None]):
             watch, self._watch = self._watch, None
             self._stop_in_background(watch)
 
-    @work(thread=True, group="stop")
+    @work(thread=True, group="stop", exit_on_error=False)
     def _stop_in_background(self, watch: Stoppable) -> None:
         watch.stop()
 
@@ -185,31 +210,64 @@ class IrisApp(App[None]):
             by_kind[event.kind].append(event)
         for kind, events in by_kind.items():
             self.dashboard.apply(kind, events)
-            if kind in ("jobs", "deployments") and self._finished_or_rolled(events):
+            if kind == "jobs" and self._training_finished(events):
+                self.await_new_model(self.status.model_version)
+            elif kind == "deployments" and any(e.type == "MODIFIED" for e in events):
                 self.refresh_model_version()
 
-    @staticmethod
-    def _finished_or_rolled(events: Iterable[WatchEvent]) -> bool:
-        """A training Job completed or a Deployment changed: the served model may be new."""
+    def _training_finished(self, events: Iterable[WatchEvent]) -> bool:
+        """A training Job completed since the last look, whoever started it."""
+        finished = False
         for event in events:
-            obj = event.obj or {}
-            if event.type != "MODIFIED":
-                continue
-            if obj.get("kind") == "Deployment" or (obj.get("status") or {}).get("succeeded"):
-                return True
-        return False
+            for job in (event.items or []) if event.type == "RESYNC" else [event.obj]:
+                meta = (job or {}).get("metadata") or {}
+                name = str(meta.get("name", ""))
+                if not name.startswith(TRAINING_PREFIX) or job_status(job or {}) != "Complete":
+                    continue
+                key = f"{name}/{meta.get('uid', '')}"
+                if key not in self._trained:
+                    self._trained.add(key)
+                    # The first list only records what had finished before the TUI started.
+                    finished |= event.type != "RESYNC" or self._jobs_listed
+            if event.type == "RESYNC":
+                self._jobs_listed = True
+        return finished
 
     # -- model version ------------------------------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="model-version")
+    @work(thread=True, exclusive=True, group="model-version", exit_on_error=False)
     def refresh_model_version(self) -> None:
         version = self.session.model_version()
         if version:
             self.call_from_thread(self.set_model_version, version)
 
+    @work(thread=True, exclusive=True, group="new-model", exit_on_error=False)
+    def await_new_model(self, old: str) -> None:
+        """A training Job finished: the API loads its model within its reload interval."""
+        version = self.session.wait_for_model_version(old)
+        self.call_from_thread(self.set_model_version, version)
+        self.call_from_thread(self.notify, f"now serving model {version} (was {old or 'none'})")
+
     def set_model_version(self, version: str) -> None:
         if version != self.status.model_version:
             self.status = self.status.with_(model_version=version)
+
+    # -- failures -----------------------------------------------------------------------------
+
+    def report_failure(self, error: BaseException | None) -> str:
+        """Tell the user what failed (a worker's error); the message shown."""
+        message = failure_message(error)
+        self.notify(message, severity="error", timeout=10)
+        return message
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The app's own workers: a failed connection shows on the dashboard."""
+        if event.state is not WorkerState.ERROR:
+            return
+        if event.worker.name == "_connect":
+            self._connect_failed(failure_message(event.worker.error))
+        else:
+            self.report_failure(event.worker.error)
 
     # -- commands -----------------------------------------------------------------------------
 
@@ -234,8 +292,8 @@ class IrisApp(App[None]):
     # -- help and palette ---------------------------------------------------------------------
 
     def action_help(self) -> None:
-        kind = self.dashboard.current_kind() if self.current_mode == "watch" else None
-        self.push_screen(HelpScreen(self.screen, kind))
+        kind = self.dashboard.current_kind() if self.screen is self.dashboard else None
+        self.push_screen(HelpScreen(self.screen, kind, self.session.namespace))
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -249,11 +307,11 @@ class IrisApp(App[None]):
             shown = binding.key_display or key
             yield SystemCommand(
                 f"{binding.description} ({shown})",
-                binding.tooltip or f"the {binding.action} action",
+                binding.tooltip or binding.description,
                 self._binding_runner(active.node, binding.action),
             )
 
-    def _binding_runner(self, node: Any, action: str) -> Callable[[], Any]:
+    def _binding_runner(self, node: DOMNode, action: str) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
             await self.run_action(action, node)
 

@@ -234,6 +234,13 @@ class FakeSession(ClusterSession):
     fail_with: str | None = None
     data: dict[str, list[dict[str, Any]]] = field(default_factory=objects)
     actions: list[str] = field(default_factory=list)
+    # The version GET /model answers now, and the one the API loads after the next training
+    # (a while later, as the real API reloads on an interval).
+    served: str = MODEL_VERSION
+    loads: str | None = None
+    # Log items of every stream instead of the usual ones; the diff's output and status.
+    log_items: list[Any] | None = None
+    diff_output: tuple[list[str], int] | None = None
 
     def __post_init__(self) -> None:
         super().__init__(Options(context="sandbox"))
@@ -269,21 +276,22 @@ class FakeSession(ClusterSession):
         self.on_event = None
 
     def model_version(self) -> str | None:
-        return MODEL_VERSION
+        return self.served
 
     def describe_yaml(self, kind: str, name: str) -> Result:
         text = f"apiVersion: v1\nkind: {kind}\nmetadata:\n  name: {name}\n  namespace: ml-course\n"
         return Result(self.kubectl("get", kind, name, "-o", "yaml"), "", output=text)
 
-    def _act(self, what: str, command: str) -> Result:
+    def _act(self, what: str, command: str, name: str | None = None) -> Result:
         self.actions.append(what)
-        return Result(self.kubectl(*command.split()), f"{what}: done")
+        return Result(self.kubectl(*command.split()), f"{what}: done", name)
 
     def retrain(self) -> Result:
-        return self._act("retrain", "create job iris-train-manual --from=job/iris-train-job")
+        command = "create job iris-train-manual --from=job/iris-train-job"
+        return self._act("retrain", command, "iris-train-manual")
 
     def run_batch_now(self) -> Result:
-        return self._act("batch", "create job --from=cronjob/iris-batch-predict manual")
+        return self._act("batch", "create job --from=cronjob/iris-batch-predict manual", "manual")
 
     def set_suspended(self, name: str, suspended: bool) -> Result:
         return self._act(f"suspend {name} {suspended}", f"patch cronjob {name}")
@@ -303,7 +311,9 @@ class FakeSession(ClusterSession):
         return "Complete"
 
     def wait_for_model_version(self, old: str, timeout: float = 0) -> str:
-        return MODEL_VERSION
+        if self.loads is not None:
+            self.served, self.loads = self.loads, None
+        return self.served
 
     def pod_containers(self, pod: str) -> list[str]:
         return ["main"]
@@ -312,6 +322,8 @@ class FakeSession(ClusterSession):
         return [f"{job}-xk2p9"]
 
     def stream_logs(self, pod: str, **options: Any) -> Any:
+        if self.log_items is not None:
+            return FakeStream(self.kubectl("logs", pod, "-f"), list(self.log_items))
         if options.get("previous"):
             lines = [LogLine("Traceback (most recent call last):"), LogLine("ValueError: boom")]
             return FakeStream(self.kubectl("logs", pod, "--previous"), lines)
@@ -369,6 +381,9 @@ class FakeSession(ClusterSession):
         return Rendered(text, documents, f"kubectl kustomize {overlay}")
 
     def diff(self, overlay: Path) -> FakeRun:
+        if self.diff_output is not None:
+            output, code = self.diff_output
+            return FakeRun(self.kubectl("diff", "-k", str(overlay)), output, code)
         lines = [
             "--- live/Deployment/iris-api",
             "+++ merged/Deployment/iris-api",

@@ -108,9 +108,12 @@ async def test_logs_show_the_end_of_the_stream_search_pause_and_previous() -> No
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await pilot.press("enter")  # the first pod's logs
-        await pilot.pause(0.3)
         screen = app.screen
         assert isinstance(screen, LogsScreen)
+        for _ in range(100):  # the stream runs in a worker; a busy machine makes it slow
+            if any(line.marker and "pod deleted" in line.text for line in screen.buffer):
+                break
+            await pilot.pause(0.05)
         texts = [line.text for line in screen.buffer]
         assert texts[0] == '{"level": "info", "msg": "request 0"}'
         assert "── pod deleted ──" in texts

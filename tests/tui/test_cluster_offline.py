@@ -352,6 +352,37 @@ def test_curl_equivalent_never_shows_the_key() -> None:
     assert json.dumps(FEATURES) in line
 
 
+def test_api_errors_carry_the_status_causes_not_said_yet() -> None:
+    invalid = ApiException(status=422, reason="Unprocessable Entity")
+    invalid.body = json.dumps(
+        {
+            "kind": "Status",
+            "message": 'Job.batch "iris-train-x" is invalid',
+            "details": {
+                "causes": [
+                    {
+                        "reason": "FieldValueRequired",
+                        "message": "Required value",
+                        "field": "spec.template.spec.containers",
+                    },
+                    {"reason": "FieldValueInvalid", "message": 'Job.batch "iris-train-x"'},
+                ]
+            },
+        }
+    )
+    assert str(cluster_error(invalid, "create job/iris-train-x")) == (
+        'cannot create job/iris-train-x: Job.batch "iris-train-x" is invalid; '
+        "spec.template.spec.containers: Required value"
+    )
+
+
+def test_known_kubectl_failures_come_with_what_to_do() -> None:
+    assert kustomize.known_fix("error: the server doesn't have a resource type") is None
+    assert "--force-conflicts" in str(
+        kustomize.known_fix('error: Apply failed with 1 conflict: conflict with "kubectl-scale"')
+    )
+
+
 def test_api_errors_name_the_action() -> None:
     forbidden = ApiException(status=403, reason="Forbidden")
     forbidden.body = json.dumps(

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tui.cluster import rows
+from tui.cluster import kinds, rows
 
 NOW = datetime(2026, 1, 10, 12, 0, 0, tzinfo=UTC)
 
@@ -53,13 +53,13 @@ def test_human_duration_matches_kubectl(seconds: int, text: str) -> None:
 
 def test_running_ready_pod() -> None:
     obj = pod(statuses=[container(ready=True, running={"startedAt": ago(minutes=4)})])
-    assert rows.row("pods", obj, NOW) == ("iris-api-1", "1/1", "Running", "0", "5m", "minikube")
+    assert kinds.row("pods", obj, NOW) == ("iris-api-1", "1/1", "Running", "0", "5m", "minikube")
 
 
 def test_crash_looping_pod_shows_reason_and_last_restart() -> None:
     status = container(restarts=3, waiting={"reason": "CrashLoopBackOff"})
     status["lastState"] = {"terminated": {"exitCode": 1, "finishedAt": ago(seconds=40)}}
-    _, ready, state, restarts, *_ = rows.row("pods", pod(statuses=[status]), NOW)
+    _, ready, state, restarts, *_ = kinds.row("pods", pod(statuses=[status]), NOW)
     assert (ready, state, restarts) == ("0/1", "CrashLoopBackOff", "3 (40s ago)")
 
 
@@ -112,7 +112,7 @@ def test_job_rows() -> None:
         "spec": {"completions": 1},
         "status": {"startTime": ago(seconds=90), "active": 1},
     }
-    assert rows.row("jobs", running, NOW) == ("iris-train-job", "Running", "0/1", "90s", "2m")
+    assert kinds.row("jobs", running, NOW) == ("iris-train-job", "Running", "0/1", "90s", "2m")
     done = {
         "metadata": {"name": "iris-train-job", "creationTimestamp": ago(hours=1)},
         "spec": {"completions": 1},
@@ -126,13 +126,13 @@ def test_job_rows() -> None:
             ],
         },
     }
-    assert rows.row("jobs", done, NOW) == ("iris-train-job", "Complete", "1/1", "25s", "60m")
+    assert kinds.row("jobs", done, NOW) == ("iris-train-job", "Complete", "1/1", "25s", "60m")
     failed = {
         "metadata": {"name": "b"},
         "spec": {"parallelism": 3},
         "status": {"conditions": [{"type": "Failed", "status": "True"}]},
     }
-    _, status, completions, duration, _ = rows.row("jobs", failed, NOW)
+    _, status, completions, duration, _ = kinds.row("jobs", failed, NOW)
     assert (status, completions, duration) == ("Failed", "0/1 of 3", "")
 
 
@@ -164,7 +164,7 @@ def test_cronjob_row() -> None:
         "spec": {"schedule": "*/5 * * * *", "suspend": True},
         "status": {"lastScheduleTime": ago(minutes=3), "active": [{"name": "x"}]},
     }
-    assert rows.row("cronjobs", cronjob, NOW) == (
+    assert kinds.row("cronjobs", cronjob, NOW) == (
         "iris-batch-predict",
         "*/5 * * * *",
         "True",
@@ -175,7 +175,7 @@ def test_cronjob_row() -> None:
     cronjob["spec"]["suspend"] = False
     del cronjob["status"]["lastScheduleTime"]
     cronjob["status"]["active"] = []
-    assert rows.row("cronjobs", cronjob, NOW)[2:5] == ("False", "0", "<none>")
+    assert kinds.row("cronjobs", cronjob, NOW)[2:5] == ("False", "0", "<none>")
 
 
 def test_deployment_row() -> None:
@@ -184,7 +184,7 @@ def test_deployment_row() -> None:
         "spec": {"replicas": 2},
         "status": {"readyReplicas": 1, "updatedReplicas": 2, "availableReplicas": 1},
     }
-    assert rows.row("deployments", deployment, NOW) == ("iris-api", "1/2", "2", "1", "3h")
+    assert kinds.row("deployments", deployment, NOW) == ("iris-api", "1/2", "2", "1", "3h")
 
 
 def test_service_rows() -> None:
@@ -192,7 +192,7 @@ def test_service_rows() -> None:
         "metadata": {"name": "iris-api-svc", "creationTimestamp": ago(minutes=1)},
         "spec": {"type": "ClusterIP", "clusterIP": "10.0.0.5", "ports": [{"port": 80}]},
     }
-    assert rows.row("services", cluster_ip, NOW) == (
+    assert kinds.row("services", cluster_ip, NOW) == (
         "iris-api-svc",
         "ClusterIP",
         "10.0.0.5",
@@ -208,9 +208,9 @@ def test_service_rows() -> None:
             "ports": [{"port": 80, "nodePort": 31234, "protocol": "TCP"}],
         },
     }
-    assert rows.row("services", balancer, NOW)[3:5] == ("<pending>", "80:31234/TCP")
+    assert kinds.row("services", balancer, NOW)[3:5] == ("<pending>", "80:31234/TCP")
     balancer["status"] = {"loadBalancer": {"ingress": [{"ip": "203.0.113.7"}]}}
-    assert rows.row("services", balancer, NOW)[3] == "203.0.113.7"
+    assert kinds.row("services", balancer, NOW)[3] == "203.0.113.7"
 
 
 def test_pvc_row() -> None:
@@ -223,7 +223,7 @@ def test_pvc_row() -> None:
         },
         "status": {"phase": "Bound", "capacity": {"storage": "1Gi"}},
     }
-    assert rows.row("persistentvolumeclaims", claim, NOW) == (
+    assert kinds.row("persistentvolumeclaims", claim, NOW) == (
         "ml-model-pvc",
         "Bound",
         "pvc-123",
@@ -237,7 +237,7 @@ def test_pvc_row() -> None:
         "spec": {"accessModes": ["ReadWriteOnce"]},
         "status": {"phase": "Pending"},
     }
-    assert rows.row("persistentvolumeclaims", pending, NOW)[1:6] == (
+    assert kinds.row("persistentvolumeclaims", pending, NOW)[1:6] == (
         "Pending",
         "",
         "",
@@ -265,7 +265,7 @@ def test_hpa_row_before_and_after_metrics() -> None:
         },
         "status": {"currentReplicas": 1, "desiredReplicas": 1},
     }
-    assert rows.row("horizontalpodautoscalers", hpa, NOW) == (
+    assert kinds.row("horizontalpodautoscalers", hpa, NOW) == (
         "iris-api-hpa",
         "Deployment/iris-api",
         "cpu: <unknown>/70%",
@@ -281,7 +281,7 @@ def test_hpa_row_before_and_after_metrics() -> None:
             {"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": 95}}}
         ],
     )
-    assert rows.row("horizontalpodautoscalers", hpa, NOW)[2:7] == (
+    assert kinds.row("horizontalpodautoscalers", hpa, NOW)[2:7] == (
         "cpu: 95%/70%",
         "1",
         "5",
@@ -300,7 +300,7 @@ def test_event_row() -> None:
         "count": 4,
         "lastTimestamp": ago(seconds=12),
     }
-    assert rows.row("events", event, NOW) == (
+    assert kinds.row("events", event, NOW) == (
         "12s (x4)",
         "Warning",
         "Unhealthy",
@@ -309,9 +309,10 @@ def test_event_row() -> None:
     )
 
 
-def test_every_kind_has_columns_matching_its_rows() -> None:
-    for kind, columns in rows.COLUMNS.items():
-        assert len(rows.row(kind, {"metadata": {"name": "x"}}, NOW)) == len(columns), kind
+def test_every_watched_kind_has_columns_matching_its_rows() -> None:
+    for kind in kinds.WATCHED:
+        columns = kinds.KINDS[kind].columns
+        assert len(kinds.row(kind, {"metadata": {"name": "x"}}, NOW)) == len(columns), kind
 
 
 def test_row_key_is_uid_with_name_fallback() -> None:
@@ -320,13 +321,7 @@ def test_row_key_is_uid_with_name_fallback() -> None:
 
 
 def test_owner_filters() -> None:
-    cronjob_uid, job_uid = "cj-1", "job-1"
-    jobs = [
-        {"metadata": {"name": "a", "ownerReferences": [{"kind": "CronJob", "uid": cronjob_uid}]}},
-        {"metadata": {"name": "b", "ownerReferences": [{"kind": "CronJob", "uid": "other"}]}},
-        {"metadata": {"name": "c"}},
-    ]
-    assert [j["metadata"]["name"] for j in rows.jobs_of_cronjob(jobs, cronjob_uid)] == ["a"]
+    job_uid = "job-1"
     pods = [
         {"metadata": {"name": "p1", "ownerReferences": [{"kind": "Job", "uid": job_uid}]}},
         {"metadata": {"name": "p2", "labels": {"batch.kubernetes.io/controller-uid": job_uid}}},

@@ -12,7 +12,7 @@ import yaml
 from kubernetes import client
 
 from sandbox.testing import SandboxProcess
-from tui.cluster import actions, rows
+from tui.cluster import actions
 from tui.cluster.connection import Connection, call_json, check_reachable, connect
 from tui.cluster.logs import (
     LogEnd,
@@ -382,11 +382,17 @@ def test_run_batch_now_creates_an_owned_manual_job(conn: Connection) -> None:
     cronjob = call_json(batch.create_namespaced_cron_job, NAMESPACE, BATCH_CRONJOB)
     result = actions.run_batch_now(conn)
     assert result.kubectl.endswith(f"create job --from=cronjob/iris-batch-predict {result.name}")
+    assert "UnexpectedJob" in result.message
     job = call_json(batch.read_namespaced_job, result.name, NAMESPACE)
     assert job["metadata"]["annotations"]["cronjob.kubernetes.io/instantiate"] == "manual"
     listed = call_json(batch.list_namespaced_job, NAMESPACE)["items"]
-    owned = rows.jobs_of_cronjob(listed, cronjob["metadata"]["uid"])
-    assert [j["metadata"]["name"] for j in owned] == [result.name]
+    owned = [
+        job["metadata"]["name"]
+        for job in listed
+        for ref in job["metadata"].get("ownerReferences") or []
+        if ref["uid"] == cronjob["metadata"]["uid"]
+    ]
+    assert owned == [result.name]
     assert actions.wait_for_job(conn, str(result.name), timeout=60) == "Complete"
 
 

@@ -14,16 +14,26 @@ connection.py
     check_reachable(conn) -> str        server version; ClusterError when unreachable, 401, 403
     kubectl_available() -> bool
     cluster_error(exc, doing) -> ClusterError    "cannot <doing>: …" / "no permission to …"
+        the Status message, then its details.causes the message does not already say
     call_json(api_method, *args, **kw) -> dict   a generated API call, answer as plain JSON
     call_raw(api_method, *args, **kw) -> urllib3 response (streams: watches, logs)
+
+names.py
+    NAMESPACE, TRAINING_JOB, TRAINING_PREFIX, BATCH_CRONJOB, API_DEPLOYMENT, API_SERVICE,
+    API_SERVICE_PORT, API_SECRET: the names the kit's manifests give its objects
+
+kinds.py
+    Kind(plural, title, kubectl, api, suffix, columns, row, field_selector)
+        .method(conn, verb) -> the generated <verb>_namespaced_<suffix> API method
+    KINDS: plural -> Kind (the watched kinds and configmaps); WATCHED: the tab order
+    kind(plural) -> Kind (ClusterError if unknown); row(plural, obj, now=None) -> cells
 
 streams.py (internal)
     iter_lines(response); StreamSlot: the open stream of a reader thread, so that another
     thread can shut its socket down and stop it at once
 
 watch.py
-    KINDS = ("deployments", "pods", "jobs", "cronjobs", "services", "persistentvolumeclaims",
-             "horizontalpodautoscalers", "events")        events: type=Warning only
+    KINDS = kinds.WATCHED        events: type=Warning only
     WatchEvent(kind, type, obj=None, items=None)   type ADDED|MODIFIED|DELETED|RESYNC;
         RESYNC carries every current object in .items (replace the table's contents).
     ConnectionState: CONNECTING | CONNECTED | RECONNECTING
@@ -35,10 +45,9 @@ watch.py
     NamespaceWatch(conn, on_event, on_state, kinds=KINDS, **options): .start(), .stop()
 
 rows.py (pure)
-    COLUMNS[kind] -> column labels; row(kind, obj, now=None) -> tuple[str, ...]
+    <kind>_row(obj, now) -> cells (kinds.py says which serves which kind)
     row_key(obj) -> uid; pod_status(pod); job_status(job); hpa_targets(hpa);
-    human_duration(seconds); age(timestamp, now)
-    jobs_of_cronjob(items, cronjob_uid) -> list[dict]; pods_of_job(items, job_uid) -> list[dict]
+    human_duration(seconds); age(timestamp, now); pods_of_job(items, job_uid) -> list[dict]
 
 logs.py
     LogLine(text) | LogNotice(reason) | LogEnd(reason)        (LogItem = their union)
@@ -66,7 +75,7 @@ actions.py — each returns ActionResult(kubectl: str, message: str, name: str|N
     set_suspended(conn, cronjob, suspended: bool)
     rollout_restart(conn, deployment="iris-api")   template annotation restartedAt
     scale(conn, deployment, replicas: int)         via the scale subresource
-    delete(conn, kind, name)       kind: a watch KIND (plural) or "configmaps"; background cascade
+    delete(conn, kind, name)       kind: a plural of kinds.KINDS; background cascade
     describe_yaml(conn, kind, name)                YAML in .output, managedFields dropped
     wait_for_job(conn, name, *, timeout=600, stop=None) -> "Complete" | "Failed"
     job_copy(job, name), job_from_cronjob(cronjob, name)   the pure object builders
@@ -77,10 +86,11 @@ kustomize.py
     split_documents(yaml_text) -> list[("Kind/name", text)]
     CommandRun: .command (str shown in the log), iterate for output lines ("$ cmd" first for
         each command), then .returncode / .succeeded; .run() -> list[str]; .cancel()
-    diff(conn, overlay) (exit 1 = differences, counted as success; diff_summary(code)),
-    apply(conn, overlay, *, force_conflicts=False)  = delete job/iris-train-job
+    diff(conn, overlay) (exit 1 = differences, counted as success),
+    apply(conn, overlay, *, force_conflicts=True)  = delete job/iris-train-job
         --ignore-not-found && kubectl apply --server-side -k OVERLAY,
     delete(conn, overlay)  = kubectl delete -k OVERLAY --ignore-not-found
+    known_fix(output) -> str | None   what to do about a failure kubectl printed
 
 predict.py
     PredictError(Exception); Prediction(species_index, species_name, probabilities,
@@ -88,9 +98,9 @@ predict.py
     PredictClient.for_cluster(conn, api_url=None, api_key=None)  .route says how it is reached
         (--api-url, LoadBalancer, NodePort, else the API server's service proxy). API key:
         argument, $IRIS_API_KEY, else Secret iris-api-secret (API_KEY) if readable.
-    .predict(features: {name: float}) -> Prediction; .predict_rows(rows); .predict_csv(path)
+    .predict(features: {name: float}) -> Prediction; .predict_rows(rows)
     .model_info() -> dict | None; .wait_for_new_version(old, *, timeout, interval, stop) -> str
     .command(path="/predict", body) -> equivalent kubectl/curl line; .close()
-    validate(texts: {name: str}) -> {field: error}; parse_features(texts) -> {name: float}
+    validate(texts: {name: str}) -> {field: error}
     read_csv_rows(path) -> list[list[float]]; FEATURE_NAMES
 """

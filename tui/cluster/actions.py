@@ -10,7 +10,6 @@ import copy
 import json
 import shlex
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import yaml
 from kubernetes import client
 
+from tui.cluster import kinds
 from tui.cluster.connection import (
     REQUEST_TIMEOUT,
     ClusterError,
@@ -26,11 +26,9 @@ from tui.cluster.connection import (
     call_raw,
     cluster_error,
 )
+from tui.cluster.names import API_DEPLOYMENT, BATCH_CRONJOB, TRAINING_JOB, TRAINING_PREFIX
 from tui.cluster.streams import iter_lines
 
-TRAINING_JOB = "iris-train-job"
-BATCH_CRONJOB = "iris-batch-predict"
-API_DEPLOYMENT = "iris-api"
 # Waits watch in windows this long (seconds) so that setting ``stop`` ends them soon after.
 WAIT_WINDOW = 5
 # Labels the Job controller adds to a Job and its template; a copy must not carry them, or
@@ -55,38 +53,6 @@ class ActionResult:
     message: str  # one line for the user
     name: str | None = None  # the object created or changed
     output: str = ""  # text to show (describe)
-
-
-@dataclass(frozen=True)
-class _Kind:
-    api: type
-    suffix: str  # of the generated read_namespaced_<suffix> / delete_namespaced_<suffix>
-    kubectl: str  # resource name as kubectl spells it
-
-
-KINDS: dict[str, _Kind] = {
-    "pods": _Kind(client.CoreV1Api, "pod", "pod"),
-    "deployments": _Kind(client.AppsV1Api, "deployment", "deployment"),
-    "jobs": _Kind(client.BatchV1Api, "job", "job"),
-    "cronjobs": _Kind(client.BatchV1Api, "cron_job", "cronjob"),
-    "services": _Kind(client.CoreV1Api, "service", "service"),
-    "persistentvolumeclaims": _Kind(client.CoreV1Api, "persistent_volume_claim", "pvc"),
-    "horizontalpodautoscalers": _Kind(client.AutoscalingV2Api, "horizontal_pod_autoscaler", "hpa"),
-    "events": _Kind(client.CoreV1Api, "event", "event"),
-    "configmaps": _Kind(client.CoreV1Api, "config_map", "configmap"),
-}
-
-
-def _kind(kind: str) -> _Kind:
-    try:
-        return KINDS[kind]
-    except KeyError:
-        raise ClusterError(f"unknown kind {kind!r}") from None
-
-
-def _method(conn: Connection, kind: str, verb: str) -> Callable[..., Any]:
-    spec = _kind(kind)
-    return getattr(spec.api(conn.api_client), f"{verb}_namespaced_{spec.suffix}")
 
 
 def _timestamp() -> str:
@@ -148,7 +114,7 @@ def job_from_cronjob(cronjob: dict[str, Any], name: str) -> dict[str, Any]:
 def retrain(conn: Connection, job: str = TRAINING_JOB) -> ActionResult:
     """Start a new training Job from ``job``'s template, named ``iris-train-<timestamp>``."""
     batch = client.BatchV1Api(conn.api_client)
-    name = f"iris-train-{_timestamp()}"
+    name = f"{TRAINING_PREFIX}-{_timestamp()}"
     try:
         original = call_json(batch.read_namespaced_job, job, conn.namespace)
         created = call_json(batch.create_namespaced_job, conn.namespace, job_copy(original, name))
@@ -172,13 +138,19 @@ def run_batch_now(conn: Connection, cronjob: str = BATCH_CRONJOB) -> ActionResul
     except Exception as exc:
         raise cluster_error(exc, f"create a job from cronjob/{cronjob}") from exc
     kubectl = shlex.join(conn.kubectl("create", "job", f"--from=cronjob/{cronjob}", name))
-    return ActionResult(kubectl, f"started batch job {name}", name)
+    # The CronJob controller did not create this Job, so it records an UnexpectedJob Warning
+    # when it sees it: what Kubernetes does for every manual run, not a fault.
+    message = (
+        f"started batch job {name}; the CronJob will note it as UnexpectedJob "
+        "(a Warning every manual run gets)"
+    )
+    return ActionResult(kubectl, message, name)
 
 
 def _merge_patch(conn: Connection, kind: str, name: str, patch: dict[str, Any], doing: str) -> None:
     try:
         call_json(
-            _method(conn, kind, "patch"),
+            kinds.kind(kind).method(conn, "patch"),
             name,
             conn.namespace,
             patch,
@@ -235,10 +207,10 @@ def scale(conn: Connection, deployment: str, replicas: int) -> ActionResult:
 
 def delete(conn: Connection, kind: str, name: str) -> ActionResult:
     """Delete one object; dependents (a Job's pods) go too, in the background, as with kubectl."""
-    spec = _kind(kind)
+    spec = kinds.kind(kind)
     try:
         call_json(
-            _method(conn, kind, "delete"),
+            spec.method(conn, "delete"),
             name,
             conn.namespace,
             propagation_policy="Background",
@@ -251,9 +223,9 @@ def delete(conn: Connection, kind: str, name: str) -> ActionResult:
 
 def describe_yaml(conn: Connection, kind: str, name: str) -> ActionResult:
     """The object as YAML (without managedFields), in ``output``."""
-    spec = _kind(kind)
+    spec = kinds.kind(kind)
     try:
-        obj = call_json(_method(conn, kind, "read"), name, conn.namespace)
+        obj = call_json(spec.method(conn, "read"), name, conn.namespace)
     except Exception as exc:
         raise cluster_error(exc, f"read {spec.kubectl}/{name}") from exc
     obj.get("metadata", {}).pop("managedFields", None)

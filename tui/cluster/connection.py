@@ -168,8 +168,20 @@ def api_error_message(exc: ApiException) -> str:
         except ValueError:
             return _first_line(body)
         if isinstance(status, dict) and status.get("message"):
-            return _first_line(str(status["message"]))
+            return with_causes(_first_line(str(status["message"])), status)
     return f"{exc.status} {exc.reason}"
+
+
+def with_causes(message: str, status: dict[str, Any]) -> str:
+    """``message`` followed by the Status's ``details.causes`` it does not already say."""
+    causes = (status.get("details") or {}).get("causes") or []
+    extra = []
+    for cause in causes if isinstance(causes, list) else []:
+        text = str(cause.get("message") or cause.get("reason") or "")
+        field = str(cause.get("field") or "")
+        if text and text not in message:
+            extra.append(f"{field}: {text}" if field else text)
+    return "; ".join([message, *extra])
 
 
 def cluster_error(exc: BaseException, doing: str) -> ClusterError:

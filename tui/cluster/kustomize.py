@@ -6,6 +6,7 @@ this module finds the overlays, runs the commands and reports their exit status.
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import subprocess
@@ -16,8 +17,8 @@ from pathlib import Path
 import yaml
 
 from tui.cluster.connection import ClusterError, Connection
+from tui.cluster.names import TRAINING_JOB
 
-TRAINING_JOB = "iris-train-job"
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 RENDER_TIMEOUT = 60
 
@@ -165,12 +166,33 @@ def diff(conn: Connection, overlay: Path) -> CommandRun:
     return CommandRun([conn.kubectl("diff", "-k", str(overlay))], ok_codes=frozenset({0, 1}))
 
 
-def diff_summary(returncode: int | None) -> str:
-    if returncode == 0:
-        return "no differences: the cluster matches the overlay"
-    if returncode == 1:
-        return "differences shown above would be applied"
-    return f"kubectl diff failed (exit status {returncode})"
+# (what kubectl says, what to do about it) for failures the kit is known to meet.
+_KNOWN_FIXES = (
+    (
+        re.compile(r'The Job "[^"]+" is invalid: spec\.template: .*field is immutable', re.S),
+        "a Job's pod template cannot change once the Job exists; Apply deletes the finished "
+        f"training Job ({TRAINING_JOB}) first and creates it again, which retrains, so apply "
+        "works where the diff cannot show this change",
+    ),
+    (
+        re.compile(r'namespaces "[^"]+" not found'),
+        "the namespace does not exist yet: Apply creates it (the diff then has nothing to "
+        "compare with)",
+    ),
+    (
+        re.compile(r"Apply failed with \d+ conflicts?"),
+        "another manager changed these fields (kubectl scale, kubectl edit): apply with "
+        "--force-conflicts takes them back, as the TUI's Apply does",
+    ),
+)
+
+
+def known_fix(output: str) -> str | None:
+    """What to do about a failure kubectl printed in ``output``, when the kit knows."""
+    for pattern, fix in _KNOWN_FIXES:
+        if pattern.search(output):
+            return fix
+    return None
 
 
 def apply(conn: Connection, overlay: Path, *, force_conflicts: bool = True) -> CommandRun:

@@ -26,12 +26,10 @@ import httpx
 from kubernetes import client
 
 from tui.cluster.connection import Connection, call_json
+from tui.cluster.names import API_SECRET, API_SERVICE, API_SERVICE_PORT
 
 FEATURE_NAMES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
 MAX_MEASUREMENT_CM = 100.0
-SERVICE = "iris-api-svc"
-SERVICE_PORT = "http"
-API_SECRET = "iris-api-secret"
 API_KEY_ENV = "IRIS_API_KEY"
 API_KEY_HEADER = "X-API-Key"
 PROBE_TIMEOUT = 1.0
@@ -68,14 +66,6 @@ def validate(texts: Mapping[str, str]) -> dict[str, str]:
         if not math.isfinite(value) or not 0 <= value <= MAX_MEASUREMENT_CM:
             errors[name] = f"must be between 0 and {MAX_MEASUREMENT_CM:g} cm"
     return errors
-
-
-def parse_features(texts: Mapping[str, str]) -> dict[str, float]:
-    """The measurements as numbers; ``PredictError`` naming every bad field."""
-    errors = validate(texts)
-    if errors:
-        raise PredictError("; ".join(f"{name}: {why}" for name, why in errors.items()))
-    return {name: float(texts[name]) for name in FEATURE_NAMES}
 
 
 def read_csv_rows(path: Path) -> list[list[float]]:
@@ -147,7 +137,7 @@ class PredictClient:
         api_url: str | None = None,
         api_key: str | None = None,
         *,
-        service: str = SERVICE,
+        service: str = API_SERVICE,
     ) -> PredictClient:
         """The first route that works (see the module docstring)."""
         key = api_key or os.environ.get(API_KEY_ENV) or _secret_api_key(conn)
@@ -157,7 +147,7 @@ class PredictClient:
         for url, route in _direct_urls(conn, service):
             if _answers(url):
                 return cls(url, route, api_key=key, kubectl_base=kubectl)
-        path = f"/api/v1/namespaces/{conn.namespace}/services/{service}:{SERVICE_PORT}/proxy"
+        path = f"/api/v1/namespaces/{conn.namespace}/services/{service}:{API_SERVICE_PORT}/proxy"
         return cls(
             conn.configuration.host.rstrip("/") + path,
             f"API server proxy ({conn.context})",
@@ -189,9 +179,6 @@ class PredictClient:
             latency = (time.perf_counter() - began) * 1000 / max(len(chunk), 1)
             predictions += _batch_predictions(data, latency)
         return predictions
-
-    def predict_csv(self, path: Path) -> list[Prediction]:
-        return self.predict_rows(read_csv_rows(path))
 
     def model_info(self) -> dict[str, Any] | None:
         """GET /model: the loaded model's description, or None while none is loaded."""
@@ -274,10 +261,10 @@ class PredictClient:
             return "the cluster rejected the kubeconfig's credentials (401): log in again"
         if code == 401:
             if self.api_key:
-                return "the API rejected the API key (401): check IRIS_API_KEY or iris-api-secret"
+                return f"the API rejected the API key (401): check {API_KEY_ENV} or {API_SECRET}"
             return f"the API requires an API key (401): set {API_KEY_ENV}"
         if code == 403 and self._proxy_path:
-            return f"no permission to use the service proxy of {SERVICE} ({detail})"
+            return f"no permission to use the service proxy of {API_SERVICE} ({detail})"
         if code == 422:
             return f"invalid input: {detail}"
         if code == 503:
@@ -378,7 +365,7 @@ def _direct_urls(conn: Connection, service: str) -> list[tuple[str, str]]:
         return []
     spec = svc.get("spec") or {}
     port = next(
-        (p for p in spec.get("ports") or [] if p.get("name") == SERVICE_PORT),
+        (p for p in spec.get("ports") or [] if p.get("name") == API_SERVICE_PORT),
         (spec.get("ports") or [{}])[0],
     )
     urls = []

@@ -1,44 +1,17 @@
 """Table rows for each watched kind, computed from the API's object dicts as kubectl shows them.
 
 Pure functions: no client, no clock of their own (``now`` is passed in), so the screens and
-the tests can call them directly.
+the tests can call them directly. Which function serves which kind, under which column
+labels, is in ``tui.cluster.kinds``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 Obj = dict[str, Any]
-
-COLUMNS: dict[str, tuple[str, ...]] = {
-    "deployments": ("NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"),
-    "pods": ("NAME", "READY", "STATUS", "RESTARTS", "AGE", "NODE"),
-    "jobs": ("NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"),
-    "cronjobs": ("NAME", "SCHEDULE", "SUSPEND", "ACTIVE", "LAST SCHEDULE", "AGE"),
-    "services": ("NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"),
-    "persistentvolumeclaims": (
-        "NAME",
-        "STATUS",
-        "VOLUME",
-        "CAPACITY",
-        "ACCESS MODES",
-        "STORAGECLASS",
-        "AGE",
-    ),
-    "horizontalpodautoscalers": (
-        "NAME",
-        "REFERENCE",
-        "TARGETS",
-        "MINPODS",
-        "MAXPODS",
-        "REPLICAS",
-        "DESIRED",
-        "AGE",
-    ),
-    "events": ("LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"),
-}
 
 NONE = "<none>"
 _ACCESS_MODES = {
@@ -53,11 +26,6 @@ def row_key(obj: Obj) -> str:
     """A stable key for the object's row: its uid (namespace/name if it has none yet)."""
     meta = obj.get("metadata") or {}
     return str(meta.get("uid") or f"{meta.get('namespace', '')}/{meta.get('name', '')}")
-
-
-def row(kind: str, obj: Obj, now: datetime | None = None) -> tuple[str, ...]:
-    """The cells of ``obj``'s row under ``COLUMNS[kind]``, ages measured at ``now``."""
-    return tuple(_ROWS[kind](obj, now or datetime.now(UTC)))
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -184,11 +152,6 @@ def job_status(job: Obj) -> str:
     return "Running"
 
 
-def jobs_of_cronjob(items: Iterable[Obj], cronjob_uid: str) -> list[Obj]:
-    """The Jobs among ``items`` that the CronJob with ``cronjob_uid`` created."""
-    return [job for job in items if _owned_by(job, cronjob_uid)]
-
-
 def pods_of_job(items: Iterable[Obj], job_uid: str) -> list[Obj]:
     """The Pods among ``items`` that belong to the Job with ``job_uid``.
 
@@ -230,7 +193,7 @@ def _created(obj: Obj, now: datetime) -> str:
     return age((obj.get("metadata") or {}).get("creationTimestamp"), now)
 
 
-def _pod_row(pod: Obj, now: datetime) -> list[str]:
+def pod_row(pod: Obj, now: datetime) -> list[str]:
     spec = pod.get("spec") or {}
     statuses = (pod.get("status") or {}).get("containerStatuses") or []
     ready = sum(1 for c in statuses if c.get("ready"))
@@ -245,7 +208,7 @@ def _pod_row(pod: Obj, now: datetime) -> list[str]:
     ]
 
 
-def _deployment_row(deployment: Obj, now: datetime) -> list[str]:
+def deployment_row(deployment: Obj, now: datetime) -> list[str]:
     spec = deployment.get("spec") or {}
     status = deployment.get("status") or {}
     desired = spec.get("replicas", 1)
@@ -258,7 +221,7 @@ def _deployment_row(deployment: Obj, now: datetime) -> list[str]:
     ]
 
 
-def _job_row(job: Obj, now: datetime) -> list[str]:
+def job_row(job: Obj, now: datetime) -> list[str]:
     spec = job.get("spec") or {}
     status = job.get("status") or {}
     succeeded = status.get("succeeded") or 0
@@ -274,7 +237,7 @@ def _job_row(job: Obj, now: datetime) -> list[str]:
     return [_name(job), job_status(job), completions, duration, _created(job, now)]
 
 
-def _cronjob_row(cronjob: Obj, now: datetime) -> list[str]:
+def cronjob_row(cronjob: Obj, now: datetime) -> list[str]:
     spec = cronjob.get("spec") or {}
     status = cronjob.get("status") or {}
     last = status.get("lastScheduleTime")
@@ -288,7 +251,7 @@ def _cronjob_row(cronjob: Obj, now: datetime) -> list[str]:
     ]
 
 
-def _service_row(service: Obj, now: datetime) -> list[str]:
+def service_row(service: Obj, now: datetime) -> list[str]:
     spec = service.get("spec") or {}
     kind = spec.get("type", "ClusterIP")
     ingress = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
@@ -316,7 +279,7 @@ def _service_row(service: Obj, now: datetime) -> list[str]:
     ]
 
 
-def _pvc_row(claim: Obj, now: datetime) -> list[str]:
+def pvc_row(claim: Obj, now: datetime) -> list[str]:
     spec = claim.get("spec") or {}
     status = claim.get("status") or {}
     modes = status.get("accessModes") or spec.get("accessModes") or []
@@ -359,7 +322,7 @@ def hpa_targets(hpa: Obj) -> str:
     return ", ".join(parts) or "<none>"
 
 
-def _hpa_row(hpa: Obj, now: datetime) -> list[str]:
+def hpa_row(hpa: Obj, now: datetime) -> list[str]:
     spec = hpa.get("spec") or {}
     status = hpa.get("status") or {}
     target = spec.get("scaleTargetRef") or {}
@@ -375,7 +338,7 @@ def _hpa_row(hpa: Obj, now: datetime) -> list[str]:
     ]
 
 
-def _event_row(event: Obj, now: datetime) -> list[str]:
+def event_row(event: Obj, now: datetime) -> list[str]:
     involved = event.get("involvedObject") or event.get("regarding") or {}
     last_seen = (
         (event.get("series") or {}).get("lastObservedTime")
@@ -393,15 +356,3 @@ def _event_row(event: Obj, now: datetime) -> list[str]:
         f"{str(involved.get('kind', '')).lower()}/{involved.get('name', '')}",
         message,
     ]
-
-
-_ROWS = {
-    "deployments": _deployment_row,
-    "pods": _pod_row,
-    "jobs": _job_row,
-    "cronjobs": _cronjob_row,
-    "services": _service_row,
-    "persistentvolumeclaims": _pvc_row,
-    "horizontalpodautoscalers": _hpa_row,
-    "events": _event_row,
-}

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from tui.cluster.connection import (
@@ -28,38 +27,11 @@ from tui.cluster.connection import (
     call_raw,
     cluster_error,
 )
+from tui.cluster.kinds import KINDS as ALL_KINDS
+from tui.cluster.kinds import WATCHED
 from tui.cluster.streams import StreamSlot, iter_lines
 
-KINDS = (
-    "deployments",
-    "pods",
-    "jobs",
-    "cronjobs",
-    "services",
-    "persistentvolumeclaims",
-    "horizontalpodautoscalers",
-    "events",
-)
-
-# kind -> (API group class, its namespaced list method, field selector)
-_LISTERS: dict[str, tuple[type, str, str | None]] = {
-    "deployments": (client.AppsV1Api, "list_namespaced_deployment", None),
-    "pods": (client.CoreV1Api, "list_namespaced_pod", None),
-    "jobs": (client.BatchV1Api, "list_namespaced_job", None),
-    "cronjobs": (client.BatchV1Api, "list_namespaced_cron_job", None),
-    "services": (client.CoreV1Api, "list_namespaced_service", None),
-    "persistentvolumeclaims": (
-        client.CoreV1Api,
-        "list_namespaced_persistent_volume_claim",
-        None,
-    ),
-    "horizontalpodautoscalers": (
-        client.AutoscalingV2Api,
-        "list_namespaced_horizontal_pod_autoscaler",
-        None,
-    ),
-    "events": (client.CoreV1Api, "list_namespaced_event", "type=Warning"),
-}
+KINDS = WATCHED
 
 DEFAULT_WATCH_TIMEOUT = 300
 MAX_BACKOFF = 10.0
@@ -98,10 +70,11 @@ class ResourceWatcher:
         watch_timeout: int = DEFAULT_WATCH_TIMEOUT,
         max_backoff: float = MAX_BACKOFF,
     ) -> None:
-        if kind not in _LISTERS:
+        if kind not in KINDS:
             raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
-        api_class, method, self._field_selector = _LISTERS[kind]
-        self._list_fn = getattr(api_class(conn.api_client), method)
+        spec = ALL_KINDS[kind]
+        self._field_selector = spec.field_selector
+        self._list_fn = spec.method(conn, "list")
         self.conn = conn
         self.kind = kind
         self.on_event = on_event

@@ -3,48 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
-from tui.cluster import rows
+from tui.cluster import kinds
+from tui.cluster.actions import ActionResult
+from tui.cluster.names import API_DEPLOYMENT, BATCH_CRONJOB
 from tui.cluster.watch import KINDS, WatchEvent
+from tui.screens.base import IrisScreen
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.describe import DescribeScreen
 from tui.screens.logs import LogsScreen
+from tui.session import ClusterSession
 from tui.widgets.command_log import CommandLog
 from tui.widgets.key_footer import KeyFooter
 from tui.widgets.resource_table import Obj, ResourceTable, Scope
 from tui.widgets.status_bar import StatusBar
 
-TITLES = {
-    "deployments": "Deployments",
-    "pods": "Pods",
-    "jobs": "Jobs",
-    "cronjobs": "CronJobs",
-    "services": "Services",
-    "persistentvolumeclaims": "PVCs",
-    "horizontalpodautoscalers": "HPA",
-    "events": "Warnings",
-}
-# The singular kubectl resource names, for the commands shown to the user.
-KUBECTL_KIND = {
-    "deployments": "deployment",
-    "pods": "pod",
-    "jobs": "job",
-    "cronjobs": "cronjob",
-    "services": "service",
-    "persistentvolumeclaims": "pvc",
-    "horizontalpodautoscalers": "hpa",
-    "events": "event",
-}
-DEPLOYMENT = "iris-api"
-CRONJOB = "iris-batch-predict"
+Act = Callable[[ClusterSession], ActionResult]
+# Seconds between recomputing the rows of the table in view (their AGE columns move on).
+AGE_REFRESH = 5.0
 
 
 def name_of(obj: Obj) -> str:
@@ -78,49 +60,56 @@ def matches(selector: dict[str, str]) -> Callable[[Obj], bool]:
     return keep
 
 
-class DashboardScreen(Screen[None]):
+class DashboardScreen(IrisScreen):
     """One tab per kind; Enter drills down (CronJob → Jobs → Pods → logs; Deployment or
     Service → its Pods; anything else → its YAML)."""
 
     BINDINGS = [
         *(
-            Binding(str(i), f"show_kind('{kind}')", TITLES[kind], show=False)
+            Binding(
+                str(i),
+                f"show_kind('{kind}')",
+                kinds.KINDS[kind].title,
+                show=False,
+                tooltip=f"show the {kinds.KINDS[kind].title} tab",
+            )
             for i, kind in enumerate(KINDS, start=1)
         ),
-        Binding("l", "logs", "Logs"),
-        Binding("y", "describe", "YAML"),
-        Binding("t", "retrain", "Retrain"),
-        Binding("b", "run_batch", "Batch now"),
-        Binding("s", "toggle_suspend", "Suspend/resume"),
-        Binding("r", "rollout_restart", "Restart"),
-        Binding("plus", "scale(1)", "Scale +", key_display="+"),
-        Binding("minus", "scale(-1)", "Scale -", key_display="-"),
-        Binding("d,ctrl+d", "delete", "Delete"),
+        Binding("l", "logs", "Logs", tooltip="follow the log of the selected Pod or Job"),
+        Binding("y", "describe", "YAML", tooltip="the selected object as YAML"),
+        Binding("t", "retrain", "Retrain", tooltip="start a new training Job"),
+        Binding("b", "run_batch", "Batch now", tooltip="run the batch CronJob's Job now"),
+        Binding("s", "toggle_suspend", "Suspend/resume", tooltip="pause or resume the CronJob"),
+        Binding("r", "rollout_restart", "Restart", tooltip="replace the API Deployment's pods"),
+        Binding("plus", "scale(1)", "Scale +", key_display="+", tooltip="one more API pod"),
+        Binding("minus", "scale(-1)", "Scale -", key_display="-", tooltip="one API pod fewer"),
+        Binding("d,ctrl+d", "delete", "Delete", tooltip="delete the selected object (asks)"),
     ]
+    HELP_KEYS = (("enter", "open: its Jobs, Pods, logs or YAML"),)
 
     def compose(self) -> ComposeResult:
         yield StatusBar()
         yield Static("", id="problem")
         with TabbedContent(id="kinds"):
             for i, kind in enumerate(KINDS, start=1):
-                with TabPane(f"{i} {TITLES[kind]}", id=f"tab-{kind}"):
+                with TabPane(f"{i} {kinds.KINDS[kind].title}", id=f"tab-{kind}"):
                     yield ResourceTable(
-                        kind, rows.COLUMNS[kind], self._row_fn(kind), id=f"table-{kind}"
+                        kind, kinds.KINDS[kind].columns, self._row_fn(kind), id=f"table-{kind}"
                     )
         yield CommandLog()
         yield KeyFooter()
 
     def _row_fn(self, kind: str) -> Callable[[Obj], tuple[str, ...]]:
         def row(obj: Obj) -> tuple[str, ...]:
-            return rows.row(kind, obj, now=self.app.clock())  # type: ignore[attr-defined]
+            return kinds.row(kind, obj, now=self.app.clock())
 
         return row
 
     def on_mount(self) -> None:
         self.table("pods").focus_table()
         self.query_one(TabbedContent).active = "tab-pods"
-        if self.app.refresh_ages:  # type: ignore[attr-defined]
-            self.set_interval(5, self._refresh_ages)
+        if self.app.refresh_ages:
+            self.set_interval(AGE_REFRESH, self._refresh_ages)
 
     def _refresh_ages(self) -> None:
         # Only the table in view. Rewriting cells makes a table drop its rendered rows, so
@@ -149,7 +138,7 @@ class DashboardScreen(Screen[None]):
         table = event.table
         index = KINDS.index(table.kind) + 1
         tab = self.query_one(TabbedContent).get_tab(f"tab-{table.kind}")
-        tab.label = f"{index} {TITLES[table.kind]} ({table.shown_count})"
+        tab.label = f"{index} {kinds.KINDS[table.kind].title} ({table.shown_count})"
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
@@ -158,7 +147,9 @@ class DashboardScreen(Screen[None]):
         if event.pane.id == event.tabbed_content.active:
             table = self.table(self.current_kind())
             table.focus_table()
-            if self.app.refresh_ages:  # type: ignore[attr-defined]
+            # A table whose ages are fresh enough is left alone: recomputing a thousand rows
+            # on every switch back and forth was a good part of each switch.
+            if self.app.refresh_ages and table.rows_age() >= AGE_REFRESH:
                 self.call_after_refresh(table.refresh_rows)
 
     def current_kind(self) -> str:
@@ -203,7 +194,7 @@ class DashboardScreen(Screen[None]):
         elif kind == "pods":
             self.app.push_screen(LogsScreen(name_of(obj)))
         elif kind in ("deployments", "services") and (selector := pod_selector(kind, obj)):
-            what = f"the Pods of {KUBECTL_KIND[kind]}/{name_of(obj)}"
+            what = f"the Pods of {kinds.KINDS[kind].kubectl}/{name_of(obj)}"
             self.action_show_kind("pods", Scope(what, matches(selector)))
             labels = ",".join(f"{key}={value}" for key, value in selector.items())
             self.log_command(self.kubectl("get", "pods", "-l", labels))
@@ -213,10 +204,10 @@ class DashboardScreen(Screen[None]):
     # -- actions ------------------------------------------------------------------------------
 
     def kubectl(self, *args: str) -> str:
-        return self.app.session.kubectl(*args)  # type: ignore[attr-defined]
+        return self.session.kubectl(*args)
 
     def log_command(self, command: str, note: str = "") -> None:
-        self.app.log_command(command, note)  # type: ignore[attr-defined]
+        self.app.log_command(command, note)
 
     def action_logs(self) -> None:
         kind = self.current_kind()
@@ -241,7 +232,7 @@ class DashboardScreen(Screen[None]):
         if kind == "events":
             involved = obj.get("involvedObject") or {}
             kind = f"{str(involved.get('kind', '')).lower()}s"
-            if kind not in KUBECTL_KIND:
+            if kind not in KINDS:
                 self.notify("this event's object cannot be described here", severity="warning")
                 return
             self.app.push_screen(DescribeScreen(kind, str(involved.get("name", ""))))
@@ -249,17 +240,19 @@ class DashboardScreen(Screen[None]):
         self.app.push_screen(DescribeScreen(kind, name_of(obj)))
 
     def action_retrain(self) -> None:
-        self._run_action("retrain", lambda session: session.retrain(), follow_model=True)
+        self._run_action("retrain", lambda session: session.retrain(), follow_job=True)
 
     def action_run_batch(self) -> None:
-        self._run_action("run the batch", lambda session: session.run_batch_now())
+        self._run_action("run the batch", lambda session: session.run_batch_now(), follow_job=True)
 
     def action_toggle_suspend(self) -> None:
         cronjob = self.selected("cronjobs")
         if cronjob is None:
-            cronjob = next((o for o in self.objects("cronjobs") if name_of(o) == CRONJOB), None)
+            cronjob = next(
+                (o for o in self.objects("cronjobs") if name_of(o) == BATCH_CRONJOB), None
+            )
         if cronjob is None:
-            self.notify(f"no CronJob {CRONJOB} in this namespace", severity="warning")
+            self.notify(f"no CronJob {BATCH_CRONJOB} in this namespace", severity="warning")
             return
         suspend = not bool((cronjob.get("spec") or {}).get("suspend"))
         name = name_of(cronjob)
@@ -270,7 +263,7 @@ class DashboardScreen(Screen[None]):
 
     def _deployment(self) -> str:
         selected = self.selected("deployments")
-        return name_of(selected) if selected else DEPLOYMENT
+        return name_of(selected) if selected else API_DEPLOYMENT
 
     def action_rollout_restart(self) -> None:
         name = self._deployment()
@@ -284,7 +277,7 @@ class DashboardScreen(Screen[None]):
             return
         replicas = max(0, int((deployment.get("spec") or {}).get("replicas", 1)) + step)
 
-        def scale(session: Any) -> Any:
+        def scale(session: ClusterSession) -> ActionResult:
             return session.scale(name, replicas)
 
         if replicas == 0:
@@ -300,60 +293,41 @@ class DashboardScreen(Screen[None]):
             self.notify("select an object to delete", severity="warning")
             return
         name = name_of(obj)
-        command = self.kubectl("delete", KUBECTL_KIND[kind], name)
+        spelled = kinds.KINDS[kind].kubectl
+        command = self.kubectl("delete", spelled, name)
         self._confirm(
-            f"Delete {KUBECTL_KIND[kind]} {name}?",
+            f"Delete {spelled} {name}?",
             command,
             lambda session: session.delete(kind, name),
         )
 
-    def _confirm(self, question: str, command: str, act: Callable[[Any], Any]) -> None:
+    def _confirm(self, question: str, command: str, act: Act) -> None:
         def answered(yes: bool | None) -> None:
             if yes:
                 self._run_action(question.split("?")[0].lower(), act)
 
         self.app.push_screen(ConfirmScreen(question, command), answered)
 
-    def _run_action(self, what: str, act: Callable[[Any], Any], follow_model: bool = False) -> None:
+    def _run_action(self, what: str, act: Act, follow_job: bool = False) -> None:
         self.notify(f"{what}…", timeout=2)
-        self._action_worker(what, act, follow_model)
+        self._action_worker(act, follow_job)
 
-    @work(thread=True, group="actions")
-    def _action_worker(self, what: str, act: Callable[[Any], Any], follow_model: bool) -> None:
-        app: Any = self.app
-        old_version = app.status.model_version
-        try:
-            result = act(app.session)
-        except Exception as exc:
-            app.call_from_thread(app.notify, f"{what} failed: {exc}", severity="error")
-            return
+    @work(thread=True, group="actions", exit_on_error=False)
+    def _action_worker(self, act: Act, follow_job: bool) -> None:
+        app = self.app
+        result = act(self.session)
         app.call_from_thread(app.log_command, result.kubectl)
         app.call_from_thread(app.notify, result.message)
-        if follow_model and result.name:
-            self._follow_training(result.name, old_version)
+        if follow_job and result.name:
+            self._follow_job(result.name)
 
-    def _follow_training(self, job: str, old_version: str) -> None:
-        """Tell the user when the training Job ends and when the API serves its model."""
-        app: Any = self.app
-        try:
-            outcome = app.session.wait_for_job(job)
-        except Exception as exc:
-            app.call_from_thread(app.notify, f"training job {job}: {exc}", severity="warning")
-            return
-        if outcome != "Complete":
+    def _follow_job(self, job: str) -> None:
+        """Say when the Job started here ends (a new model is the app's to notice)."""
+        app = self.app
+        outcome = self.session.wait_for_job(job)
+        if outcome == "Complete":
+            app.call_from_thread(app.notify, f"job {job} completed")
+        else:
             app.call_from_thread(
-                app.notify,
-                f"training job {job} failed: press l on it for its logs",
-                severity="error",
+                app.notify, f"job {job} failed: press l on it for its logs", severity="error"
             )
-            return
-        app.call_from_thread(app.notify, f"training job {job} completed; waiting for the API")
-        try:
-            new_version = app.session.wait_for_model_version(old_version)
-        except Exception as exc:
-            app.call_from_thread(app.notify, f"model version unchanged: {exc}", severity="warning")
-            return
-        app.call_from_thread(app.set_model_version, new_version)
-        app.call_from_thread(
-            app.notify, f"now serving model {new_version} (was {old_version or 'none'})"
-        )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from rich.markup import escape
 from rich.syntax import Syntax
@@ -17,7 +16,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import (
     Input,
     Log,
@@ -30,26 +28,42 @@ from textual.widgets import (
 from textual.widgets.option_list import Option
 
 from tui.bridge import BatchQueue
+from tui.cluster.kustomize import known_fix
+from tui.screens.base import IrisScreen
 from tui.screens.confirm import ConfirmScreen
+from tui.session import ClusterSession, Rendered
 from tui.widgets.command_log import CommandLog
 from tui.widgets.key_footer import KeyFooter
 from tui.widgets.status_bar import StatusBar
 
 ALL = "__all__"
+DIFF_HINT = "Press f to diff the overlay against the cluster."
 
 
 class OutputBatch(Message):
     """kubectl output lines are waiting in the screen's queue."""
 
 
-class DeployScreen(Screen[None]):
+class DeployScreen(IrisScreen):
     BINDINGS = [
-        Binding("escape", "app.switch_mode('watch')", "Back to watch"),
-        Binding("f", "diff", "Diff"),
-        Binding("A", "apply", "Apply"),
-        Binding("X", "delete", "Delete all"),
-        Binding("left_square_bracket", "step(-1)", "Prev doc", key_display="["),
-        Binding("right_square_bracket", "step(1)", "Next doc", key_display="]"),
+        Binding("escape", "app.switch_mode('watch')", "Back to watch", tooltip="the dashboard"),
+        Binding("f", "diff", "Diff", tooltip="what applying the overlay would change"),
+        Binding("A", "apply", "Apply", tooltip="apply the overlay (asks)"),
+        Binding("X", "delete", "Delete all", tooltip="delete the overlay's resources (asks)"),
+        Binding(
+            "left_square_bracket",
+            "step(-1)",
+            "Prev doc",
+            key_display="[",
+            tooltip="the previous rendered resource",
+        ),
+        Binding(
+            "right_square_bracket",
+            "step(1)",
+            "Next doc",
+            key_display="]",
+            tooltip="the next rendered resource",
+        ),
     ]
 
     def __init__(self) -> None:
@@ -73,7 +87,7 @@ class DeployScreen(Screen[None]):
                     with VerticalScroll(id="yaml-scroll"):
                         yield Static("", id="yaml-view")
                 with TabPane("Diff", id="tab-diff"), VerticalScroll():
-                    yield Static("Press f to diff the overlay against the cluster.", id="diff-view")
+                    yield Static(DIFF_HINT, id="diff-view")
                 with TabPane("Output", id="tab-output"):
                     yield Log(max_lines=5000, id="output")
         yield CommandLog()
@@ -84,17 +98,16 @@ class DeployScreen(Screen[None]):
         options.border_title = "overlays"
         self._list_overlays()
 
-    @work(thread=True, exclusive=True, group="overlays")
+    @work(thread=True, exclusive=True, group="overlays", exit_on_error=False)
     def _list_overlays(self) -> None:
-        app: Any = self.app
-        overlays = app.session.overlays()
-        app.call_from_thread(self._show_overlays, overlays)
+        overlays = self.session.overlays()
+        self.app.call_from_thread(self._show_overlays, overlays)
 
     def _show_overlays(self, overlays: list[Path]) -> None:
         options = self.query_one("#overlays", OptionList)
         options.clear_options()
         options.add_options(Option(path.name, id=str(path)) for path in overlays)
-        wanted = self.app.session.options.overlay  # type: ignore[attr-defined]
+        wanted = self.session.options.overlay
         matches = [i for i, path in enumerate(overlays) if wanted in (path.name, str(path))]
         if overlays:
             options.highlighted = matches[-1] if matches else 0
@@ -119,30 +132,36 @@ class DeployScreen(Screen[None]):
         self._choose(path)
 
     def _choose(self, overlay: Path) -> None:
+        if overlay != self.overlay:
+            # A diff is of one overlay: the previous one's would now be read as this one's.
+            self.diff_text = ""
+            self.query_one("#diff-view", Static).update(DIFF_HINT)
         self.overlay = overlay
         self.query_one("#yaml-view", Static).update(f"rendering {escape(overlay.name)}…")
         self._render_overlay(overlay)
 
-    @work(thread=True, exclusive=True, group="render")
+    @work(thread=True, exclusive=True, group="render", exit_on_error=False)
     def _render_overlay(self, overlay: Path) -> None:
-        app: Any = self.app
-        try:
-            rendered = app.session.render(overlay)
-        except Exception as exc:
-            app.call_from_thread(self._render_failed, str(exc))
-            return
-        app.call_from_thread(self._rendered, overlay, rendered)
+        rendered = self.session.render(overlay)
+        self.app.call_from_thread(self._rendered, overlay, rendered)
 
-    def _render_failed(self, message: str) -> None:
-        self.documents = []
-        self.query_one("#yaml-view", Static).update(f"[b red]{escape(message)}[/]")
+    def worker_failed(self, worker: str, message: str) -> None:
+        if worker == "_render_overlay":
+            self.documents = []
+            self.query_one("#yaml-view", Static).update(f"[b red]{escape(message)}[/]")
+        elif worker == "_diff":
+            self._diff_done(f"[b red]{escape(message)}[/]", None)
+        elif worker == "_kubectl_run":
+            self._output.put(f"failed: {message}")
+            self._busy = False
+            self.on_output_batch(OutputBatch())
 
-    def _rendered(self, overlay: Path, rendered: Any) -> None:
+    def _rendered(self, overlay: Path, rendered: Rendered) -> None:
         if overlay != self.overlay:
             return
         self.rendered = rendered.text
         self.documents = list(rendered.documents)
-        self.app.log_command(rendered.kubectl)  # type: ignore[attr-defined]
+        self.app.log_command(rendered.kubectl)
         select = self.query_one("#doc-select", Select)
         choices = [(f"all ({len(self.documents)} resources)", ALL)]
         choices += [(title, str(i)) for i, (title, _) in enumerate(self.documents)]
@@ -175,7 +194,7 @@ class DeployScreen(Screen[None]):
     def _require_overlay(self) -> Path | None:
         if self.overlay is None:
             self.notify("choose an overlay first", severity="warning")
-        elif self.app.session.conn is None:  # type: ignore[attr-defined]
+        elif self.session.conn is None:
             self.notify("not connected to a cluster: press R to retry", severity="error")
         elif self._busy:
             self.notify("kubectl is still running", severity="warning")
@@ -190,19 +209,17 @@ class DeployScreen(Screen[None]):
             self.query_one(TabbedContent).active = "tab-diff"
             self._diff(overlay)
 
-    @work(thread=True, exclusive=True, group="kubectl")
+    @work(thread=True, exclusive=True, group="kubectl", exit_on_error=False)
     def _diff(self, overlay: Path) -> None:
-        app: Any = self.app
-        try:
-            run = app.session.diff(overlay)
-            app.call_from_thread(app.log_command, run.command)
-            text = "\n".join(line for line in run if not line.startswith("$ "))
-        except Exception as exc:
-            app.call_from_thread(self._diff_done, f"[b red]{escape(str(exc))}[/]", None)
-            return
-        app.call_from_thread(self._diff_done, text, run.returncode)
+        app = self.app
+        run = self.session.diff(overlay)
+        app.call_from_thread(app.log_command, run.command)
+        text = "\n".join(line for line in run if not line.startswith("$ "))
+        app.call_from_thread(self._diff_done, text, run.returncode, overlay)
 
-    def _diff_done(self, text: str, returncode: int | None) -> None:
+    def _diff_done(self, text: str, returncode: int | None, overlay: Path | None = None) -> None:
+        if overlay is not None and overlay != self.overlay:
+            return  # another overlay was picked while kubectl ran
         self.diff_text = text
         view = self.query_one("#diff-view", Static)
         if returncode is None:
@@ -212,7 +229,11 @@ class DeployScreen(Screen[None]):
         elif returncode == 1:
             view.update(Syntax(text, "diff", theme="monokai", background_color="default"))
         else:
-            view.update(f"[b red]kubectl diff failed (exit status {returncode})[/]\n{escape(text)}")
+            fix = known_fix(text)
+            hint = f"\n\n[b]What to do:[/] {escape(fix)}" if fix else ""
+            view.update(
+                f"[b red]kubectl diff failed (exit status {returncode})[/]\n{escape(text)}{hint}"
+            )
 
     def action_apply(self) -> None:
         self._confirm_run(
@@ -233,12 +254,14 @@ class DeployScreen(Screen[None]):
             ),
         )
 
-    def _confirm_run(self, what: str, question: Callable[[Path, Any], tuple[str, str]]) -> None:
+    def _confirm_run(
+        self, what: str, question: Callable[[Path, ClusterSession], tuple[str, str]]
+    ) -> None:
         """Ask with the exact command shown, then run `what` on the chosen overlay."""
         overlay = self._require_overlay()
         if overlay is None:
             return
-        text, command = question(overlay, self.app.session)  # type: ignore[attr-defined]
+        text, command = question(overlay, self.session)
 
         def answered(yes: bool | None) -> None:
             if yes and self.overlay is not None:
@@ -251,37 +274,36 @@ class DeployScreen(Screen[None]):
         self.query_one(TabbedContent).active = "tab-output"
         self._kubectl_run(what, overlay)
 
-    @work(thread=True, exclusive=True, group="kubectl")
+    @work(thread=True, exclusive=True, group="kubectl", exit_on_error=False)
     def _kubectl_run(self, what: str, overlay: Path) -> None:
-        app: Any = self.app
-        returncode: int | None = None
-        try:
-            run = (
-                app.session.apply(overlay)
-                if what == "apply"
-                else app.session.delete_overlay(overlay)
-            )
-            app.call_from_thread(app.log_command, run.command)
-            for line in run:
-                self._output.put(line)
-            returncode = run.returncode
-            self._output.put(f"exit status {returncode}")
-        except Exception as exc:
-            self._output.put(f"failed: {exc}")
-        app.call_from_thread(self._run_done, what, overlay, returncode)
+        app = self.app
+        session = self.session
+        run = session.apply(overlay) if what == "apply" else session.delete_overlay(overlay)
+        app.call_from_thread(app.log_command, run.command)
+        lines: list[str] = []
+        for line in run:
+            lines.append(line)
+            self._output.put(line)
+        self._output.put(f"exit status {run.returncode}")
+        fix = known_fix("\n".join(lines))
+        app.call_from_thread(self._run_done, what, overlay, run.returncode, fix)
 
     def on_output_batch(self, _: OutputBatch) -> None:
         self.query_one("#output", Log).write_lines(self._output.drain())
 
-    def _run_done(self, what: str, overlay: Path, returncode: int | None) -> None:
+    def _run_done(
+        self, what: str, overlay: Path, returncode: int | None, fix: str | None = None
+    ) -> None:
         self._busy = False
         self.on_output_batch(OutputBatch())
         if returncode == 0:
             self.notify(f"{what} of {overlay.name}: done")
             if what == "apply":
-                app: Any = self.app
-                app.status = app.status.with_(overlay=overlay.name)
+                self.app.status = self.app.status.with_(overlay=overlay.name)
         else:
             self.notify(
-                f"{what} of {overlay.name} failed (exit status {returncode})", severity="error"
+                f"{what} of {overlay.name} failed (exit status {returncode}); the Output tab "
+                "has kubectl's message" + (f". {fix}" if fix else ""),
+                severity="error",
+                timeout=10,
             )

@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.markup import escape
 from rich.syntax import Syntax
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Static
 
+from tui.screens.base import IrisScreen
 from tui.widgets.command_log import CommandLog
 from tui.widgets.key_footer import KeyFooter
 from tui.widgets.status_bar import StatusBar
 
 
-class DescribeScreen(Screen[None]):
+class DescribeScreen(IrisScreen):
     BINDINGS = [
-        Binding("escape,q", "app.pop_screen", "Back"),
-        Binding("Y", "copy_yaml", "Copy YAML"),
+        Binding("escape,q", "app.pop_screen", "Back", tooltip="back to the dashboard"),
+        Binding("Y", "copy_yaml", "Copy YAML", tooltip="copy the YAML to the clipboard"),
     ]
 
     def __init__(self, kind: str, name: str) -> None:
@@ -42,24 +40,19 @@ class DescribeScreen(Screen[None]):
         self.query_one("#describe-body").focus()
         self._load()
 
-    @work(thread=True, exclusive=True)
+    @work(thread=True, exclusive=True, exit_on_error=False)
     def _load(self) -> None:
-        app: Any = self.app
-        try:
-            result = app.session.describe_yaml(self.kind, self.name_)
-        except Exception as exc:
-            app.call_from_thread(self._show_error, str(exc))
-            return
-        app.call_from_thread(self._show, result.kubectl, result.output)
+        result = self.session.describe_yaml(self.kind, self.name_)
+        self.app.call_from_thread(self._show, result.kubectl, result.output)
 
     def _show(self, command: str, text: str) -> None:
         self.yaml = text
-        self.app.log_command(command)  # type: ignore[attr-defined]
+        self.app.log_command(command)
         self.query_one("#describe-yaml", Static).update(
             Syntax(text, "yaml", theme="monokai", word_wrap=False, background_color="default")
         )
 
-    def _show_error(self, message: str) -> None:
+    def worker_failed(self, worker: str, message: str) -> None:
         self.query_one("#describe-yaml", Static).update(f"[b red]{escape(message)}[/]")
 
     def action_copy_yaml(self) -> None:

@@ -14,6 +14,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
 from tui.help_text import KIND_HELP, commands_for
+from tui.screens.base import IrisScreen
 from tui.widgets.resource_table import ResourceTable
 
 
@@ -23,18 +24,20 @@ def key_table(screen: Screen[Any]) -> Table:
     Cursor and scrolling keys of the widgets themselves are left out: they do what they do
     everywhere.
     """
-    entries: list[tuple[str, str]] = []
-    seen: set[str] = set()
+    extra = list(screen.HELP_KEYS) if isinstance(screen, IrisScreen) else []
+    # By description: one action bound twice (Textual's ctrl+q and the app's q) is listed
+    # under the key the footer shows.
+    chosen: dict[str, tuple[str, bool]] = {}
     for key, active in screen.active_bindings.items():
         binding = active.binding
         generic = not isinstance(active.node, Screen | App | ResourceTable)
-        if generic or not binding.description or binding.description in seen:
+        if generic or binding.system or not binding.description:
             continue
-        seen.add(binding.description)
-        entries.append(
-            (binding.key_display or screen.app.get_key_display(binding) or key, binding.description)
-        )
-    entries.append(("ctrl+p", "command palette"))
+        shown = binding.key_display or screen.app.get_key_display(binding) or key
+        earlier = chosen.get(binding.description)
+        if earlier is None or (binding.show and not earlier[1]):
+            chosen[binding.description] = (shown, binding.show)
+    entries = extra + [(shown, description) for description, (shown, _) in chosen.items()]
     table = Table.grid(padding=(0, 2))
     for _ in range(2):
         table.add_column(style="bold cyan", no_wrap=True)
@@ -48,14 +51,14 @@ def key_table(screen: Screen[Any]) -> Table:
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close")]
 
-    def __init__(self, behind: Screen[Any], kind: str | None) -> None:
+    def __init__(self, behind: Screen[Any], kind: str | None, namespace: str) -> None:
         super().__init__()
         self.behind = behind
         self.kind = kind
+        self.namespace = namespace
 
     def compose(self) -> ComposeResult:
-        namespace = getattr(self.app, "session", None)
-        ns = namespace.namespace if namespace is not None else "ml-course"
+        ns = self.namespace
         with VerticalScroll(id="help-box") as box:
             box.border_title = "Help (Esc closes)"
             entry = KIND_HELP.get(self.kind or "")

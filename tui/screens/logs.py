@@ -1,63 +1,58 @@
 """Follow a pod's log: pick the container, the previous crash's log, tail, wrap, search, pause.
 
-The stream runs in a thread worker and hands lines over in batches. The screen keeps its own
-bounded buffer of lines (the same bound as the RichLog), so a search or a wrap change can
-redraw what is on screen, and hours of logs do not grow memory. When the stream ends or the
-pod goes away a line says so; the cluster layer reattaches when the pod is back.
+The stream runs in a thread worker and hands items over in batches; the ``LogView`` widget
+keeps the lines, the search and the pause. When the stream ends or the pod goes away a line
+says so; the cluster layer reattaches when the pod is back.
 """
 
 from __future__ import annotations
 
-import re
 from collections import deque
-from dataclasses import dataclass
 from typing import Any
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.screen import Screen
 from textual.validation import Integer
-from textual.widgets import Input, Label, RichLog, Select, Static
+from textual.widgets import Input, Label, Select, Static
 
 from tui.bridge import BatchQueue
-from tui.cluster.logs import LogEnd, LogNotice
+from tui.cluster.connection import ClusterError
+from tui.cluster.logs import LogEnd, LogItem, LogNotice, LogStream
+from tui.screens.base import IrisScreen
 from tui.widgets.command_log import CommandLog
 from tui.widgets.key_footer import KeyFooter
+from tui.widgets.log_view import MAX_LINES, LogView, Shown
 from tui.widgets.status_bar import StatusBar
 
-MAX_LINES = 5000
 DEFAULT_TAIL = 200
-
-
-@dataclass(frozen=True)
-class Shown:
-    """One buffered line; markers are the screen's own notes (stream ended, reattached)."""
-
-    text: str
-    marker: bool = False
+Pod = dict[str, Any]
 
 
 class LogBatch(Message):
     """Log items are waiting in the screen's queue."""
 
 
-class LogsScreen(Screen[None]):
+class LogsScreen(IrisScreen):
     BINDINGS = [
-        Binding("escape", "back", "Back"),
-        Binding("p", "pause", "Pause"),
-        Binding("w", "wrap", "Wrap"),
-        Binding("v", "previous", "Previous log"),
-        Binding("o", "next_container", "Container"),
-        Binding("T", "edit_tail", "Tail N"),
-        Binding("slash", "search", "Search", key_display="/"),
-        Binding("n", "next_match(1)", "Next match"),
-        Binding("N", "next_match(-1)", "Prev match", show=False),
-        Binding("G", "end", "Follow end", show=False),
-        Binding("f", "follow_replacement", "Follow replacement"),
+        Binding("escape", "back", "Back", tooltip="back to the dashboard"),
+        Binding("p", "pause", "Pause", tooltip="stop drawing new lines (they are kept)"),
+        Binding("w", "wrap", "Wrap", tooltip="wrap long lines"),
+        Binding("v", "previous", "Previous log", tooltip="the log of the crashed container"),
+        Binding("o", "next_container", "Container", tooltip="the pod's next container"),
+        Binding("T", "edit_tail", "Tail N", tooltip="how many lines to start with"),
+        Binding("slash", "search", "Search", key_display="/", tooltip="highlight a text"),
+        Binding("n", "next_match(1)", "Next match", tooltip="scroll to the next match"),
+        Binding("N", "next_match(-1)", "Prev match", show=False, tooltip="the previous match"),
+        Binding("G", "end", "Follow end", show=False, tooltip="scroll to the end and follow"),
+        Binding(
+            "f",
+            "follow_replacement",
+            "Follow replacement",
+            tooltip="follow the pod that replaced this one",
+        ),
     ]
 
     def __init__(self, pod: str | None = None, *, job: str | None = None) -> None:
@@ -67,16 +62,11 @@ class LogsScreen(Screen[None]):
         self.containers: list[str] = []
         self.container: str | None = None
         self.previous = False
-        self.paused = False
-        self.wrap = False
         self.tail = DEFAULT_TAIL
-        self.term = ""
-        self.buffer: deque[Shown] = deque(maxlen=MAX_LINES)
-        self._unseen = 0
-        self._match_at = -1
-        self.stream: Any = None
-        self._owner_uid: str | None = None
-        self._queue: BatchQueue[Any] = BatchQueue(lambda: self.post_message(LogBatch()))
+        self.stream: LogStream | None = None
+        self.ended = False  # the stream said the container ended (or the pod went)
+        self._owner: dict[str, Any] | None = None
+        self._queue: BatchQueue[LogItem | str] = BatchQueue(lambda: self.post_message(LogBatch()))
 
     def compose(self) -> ComposeResult:
         yield StatusBar()
@@ -92,16 +82,24 @@ class LogsScreen(Screen[None]):
             )
             yield Input(placeholder="search (Enter: next match)", id="log-search")
         yield Static("", id="log-state", markup=False)
-        yield RichLog(max_lines=MAX_LINES, wrap=False, id="log-view")
+        yield LogView(id="log-view")
         yield CommandLog()
         yield KeyFooter()
 
     @property
-    def view(self) -> RichLog:
-        return self.query_one("#log-view", RichLog)
+    def view(self) -> LogView:
+        return self.query_one(LogView)
+
+    @property
+    def buffer(self) -> deque[Shown]:
+        return self.view.buffer
+
+    @property
+    def paused(self) -> bool:
+        return self.view.paused
 
     def on_mount(self) -> None:
-        self._owner_uid = self._controller_uid()
+        self._owner = self._owner_of(self.pod)
         self.view.focus()
         self._show_state()
         self._resolve()
@@ -109,27 +107,25 @@ class LogsScreen(Screen[None]):
     def on_unmount(self) -> None:
         self._stop_stream()
 
+    def worker_failed(self, worker: str, message: str) -> None:
+        self.view.note(message)
+
     # -- which pod and container --------------------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="resolve")
+    @work(thread=True, exclusive=True, group="resolve", exit_on_error=False)
     def _resolve(self) -> None:
-        app: Any = self.app
-        try:
-            if self.pod is None and self.job is not None:
-                pods = app.session.pods_of_job(self.job)
-                if not pods:
-                    app.call_from_thread(self._note, f"job/{self.job} has no pods yet")
-                    return
-                self.pod = pods[0]
-            assert self.pod is not None
-            containers = app.session.pod_containers(self.pod)
-        except Exception as exc:
-            app.call_from_thread(self._note, str(exc))
-            return
-        app.call_from_thread(self._resolved, containers)
+        if self.pod is None and self.job is not None:
+            pods = self.session.pods_of_job(self.job)
+            if not pods:
+                self.app.call_from_thread(self.view.note, f"job/{self.job} has no pods yet")
+                return
+            self.pod = pods[0]
+        assert self.pod is not None
+        containers = self.session.pod_containers(self.pod)
+        self.app.call_from_thread(self._resolved, containers)
 
     def _resolved(self, containers: list[str]) -> None:
-        self._owner_uid = self._owner_uid or self._controller_uid()
+        self._owner = self._owner or self._owner_of(self.pod)
         self.containers = containers
         self.container = containers[0] if containers else None
         select = self.query_one("#log-container", Select)
@@ -147,23 +143,21 @@ class LogsScreen(Screen[None]):
             return
         self._stop_stream()
         self._queue.drain()
-        self.buffer.clear()
-        self.view.clear()
-        self._unseen = 0
-        session: Any = self.app.session  # type: ignore[attr-defined]
+        self.view.reset()
+        self.ended = False
         try:
-            stream = session.stream_logs(
+            stream = self.session.stream_logs(
                 self.pod,
                 container=self.container,
                 tail_lines=None if self.previous else self.tail,
                 previous=self.previous,
                 follow=not self.previous,
             )
-        except Exception as exc:
-            self._note(str(exc))
+        except ClusterError as error:  # not connected (yet)
+            self.view.note(str(error))
             return
         self.stream = stream
-        self.app.log_command(stream.kubectl)  # type: ignore[attr-defined]
+        self.app.log_command(stream.kubectl)
         self._show_state()
         self._follow(stream)
 
@@ -172,90 +166,62 @@ class LogsScreen(Screen[None]):
             stream, self.stream = self.stream, None
             stream.stop()
 
-    @work(thread=True, group="stream")
-    def _follow(self, stream: Any) -> None:
+    @work(thread=True, group="stream", exit_on_error=False)
+    def _follow(self, stream: LogStream) -> None:
+        # The stream turns its own failures into LogEnd items; anything else is a bug that
+        # the screen's one failure path reports.
         queue = self._queue
-        try:
-            for item in stream:
-                if stream.stopped:
-                    return
-                queue.put(item)
-        except Exception as exc:
-            if not stream.stopped:
-                queue.put(Shown(f"── log stream failed: {exc} ──", marker=True))
-            return
+        for item in stream:
+            if stream.stopped:
+                return
+            queue.put(item)
         if not stream.stopped:
-            queue.put(Shown("── end of log ──", marker=True))
+            queue.put("end of log")
 
     def on_log_batch(self, _: LogBatch) -> None:
+        view = self.view
         for item in self._queue.drain():
-            if isinstance(item, Shown):
-                self._append(item)
+            if isinstance(item, str):
+                view.note(item)
             elif isinstance(item, LogEnd):
-                self._append(Shown(f"── {item.reason} ──", marker=True))
+                self.ended = True
+                view.note(item.reason)
                 if not self.previous:
-                    hint = " (or f: follow the pod that replaces it)" if self._owner_uid else ""
-                    self._append(Shown(f"── waiting for the container to run again{hint} ──", True))
+                    view.note(self._after_end(item.reason))
             elif isinstance(item, LogNotice):
-                self._append(Shown(f"── {item.reason} ──", marker=True))
+                if item.reason.startswith("attached to "):
+                    self.ended = False
+                view.note(item.reason)
             else:
-                self._append(Shown(item.text))
+                view.add(item.text)
         self._show_state()
 
-    def _append(self, line: Shown) -> None:
-        self.buffer.append(line)
-        if self.paused:
-            self._unseen += 1
-        else:
-            self.view.write(self._styled(line))
-
-    def _note(self, message: str) -> None:
-        self._append(Shown(f"── {message} ──", marker=True))
-
-    # -- drawing ------------------------------------------------------------------------------
-
-    def _pattern(self) -> re.Pattern[str] | None:
-        return re.compile(re.escape(self.term), re.IGNORECASE) if self.term else None
-
-    def _styled(self, line: Shown, pattern: re.Pattern[str] | None = None) -> Text:
-        if line.marker:
-            return Text(line.text, style="bold magenta")
-        text = Text(line.text)
-        pattern = pattern or self._pattern()
-        if pattern is not None:
-            text.highlight_regex(pattern, style="bold black on yellow")
-        return text
-
-    def _redraw(self) -> None:
-        view = self.view
-        view.clear()
-        view.wrap = self.wrap
-        pattern = self._pattern()
-        for line in self.buffer:
-            view.write(self._styled(line, pattern))
-        self._unseen = 0
-
-    def _matches(self) -> list[int]:
-        pattern = self._pattern()
-        if pattern is None:
-            return []
-        return [i for i, line in enumerate(self.buffer) if pattern.search(line.text)]
+    def _after_end(self, reason: str) -> str:
+        """What happens next, which depends on what owns the pod."""
+        kind = (self._owner or {}).get("kind")
+        if kind == "Job":
+            if "Completed" in reason:
+                return "the Job's pod finished: it does not run again"
+            return "a Job's pod does not run again; f follows the pod the Job retries with"
+        hint = " (or f: follow the pod that replaces it)" if self._owner else ""
+        return f"waiting for the container to run again{hint}"
 
     def _show_state(self) -> None:
+        view = self.view
         parts = [f"pod {self.pod or '?'}"]
         if self.job:
             parts.insert(0, f"job {self.job}")
         if self.container:
             parts.append(f"container {self.container}")
         parts.append("previous (crashed) container" if self.previous else f"tail {self.tail}")
-        if self.paused:
-            parts.append(f"PAUSED ({self._unseen} new lines, p resumes)")
+        if view.paused:
+            parts.append(f"PAUSED ({view.unseen} new lines, p resumes)")
         else:
             parts.append("following" if not self.previous else "not following")
-        parts.append(f"wrap {'on' if self.wrap else 'off'}")
-        if self.term:
-            parts.append(f"{len(self._matches())} lines match {self.term!r}")
-        parts.append(f"{len(self.buffer)}/{MAX_LINES} lines kept")
+        parts.append(f"wrap {'on' if view.wrap else 'off'}")
+        if view.term:
+            parts.append(f"{len(view.matches())} lines match {view.term!r}")
+        parts.append(f"{len(view.buffer)}/{MAX_LINES} lines kept")
         self.query_one("#log-state", Static).update(" · ".join(parts))
 
     # -- keys ---------------------------------------------------------------------------------
@@ -268,15 +234,11 @@ class LogsScreen(Screen[None]):
         self.app.pop_screen()
 
     def action_pause(self) -> None:
-        self.paused = not self.paused
-        if not self.paused:
-            self._redraw()
-            self.view.scroll_end(animate=False)
+        self.view.toggle_pause()
         self._show_state()
 
     def action_wrap(self) -> None:
-        self.wrap = not self.wrap
-        self._redraw()
+        self.view.toggle_wrap()
         self._show_state()
 
     def action_previous(self) -> None:
@@ -299,54 +261,59 @@ class LogsScreen(Screen[None]):
         self.query_one("#log-search", Input).focus()
 
     def action_end(self) -> None:
-        self.view.auto_scroll = True
-        self.view.scroll_end(animate=False)
+        self.view.follow_end()
 
     def action_next_match(self, step: int) -> None:
-        matches = self._matches()
-        if not matches:
-            self.notify("no line matches" if self.term else "press / to search", timeout=2)
+        found = self.view.next_match(step)
+        if found is None:
+            self.notify("no line matches" if self.view.term else "press / to search", timeout=2)
             return
-        later = [i for i in matches if (i - self._match_at) * step > 0]
-        self._match_at = (
-            (min(later) if step > 0 else max(later)) if later else matches[0 if step > 0 else -1]
-        )
-        # One buffered line is one screen line unless wrapping; then the jump is approximate.
-        self.view.auto_scroll = False
-        self.view.scroll_to(y=self._match_at, animate=False)
-        self.notify(f"match {matches.index(self._match_at) + 1} of {len(matches)}", timeout=2)
+        number, count = found
+        self.notify(f"match {number} of {count}", timeout=2)
 
     # -- a replaced pod -------------------------------------------------------------------------
 
-    def _pods(self) -> list[dict[str, Any]]:
-        dashboard = getattr(self.app, "dashboard", None)
-        return dashboard.objects("pods") if dashboard is not None else []
+    def _pods(self) -> list[Pod]:
+        return self.app.dashboard.objects("pods")
 
-    def _controller_uid(self) -> str | None:
-        """The uid of the ReplicaSet or Job that owns the pod, if any."""
-        for pod in self._pods():
-            if pod.get("metadata", {}).get("name") == self.pod:
-                for ref in pod["metadata"].get("ownerReferences") or []:
-                    return str(ref.get("uid"))
-        return None
+    def _find(self, name: str | None) -> Pod | None:
+        return next((p for p in self._pods() if p["metadata"].get("name") == name), None)
+
+    def _owner_of(self, name: str | None) -> dict[str, Any] | None:
+        """The owner reference of the pod (its ReplicaSet or Job), if any."""
+        pod = self._find(name)
+        refs = (pod or {}).get("metadata", {}).get("ownerReferences") or []
+        return dict(refs[0]) if refs else None
+
+    def _healthy(self) -> bool:
+        """The pod followed runs, ready, and its stream has not ended: nothing to replace."""
+        pod = self._find(self.pod)
+        if self.ended or pod is None or pod["metadata"].get("deletionTimestamp"):
+            return False
+        statuses = (pod.get("status") or {}).get("containerStatuses") or []
+        return bool(statuses) and all(s.get("ready") for s in statuses)
 
     def replacement(self) -> str | None:
         """The newest other pod with the same owner (a Deployment's new pod, a Job's retry)."""
+        uid = (self._owner or {}).get("uid")
         siblings = [
             pod["metadata"]
             for pod in self._pods()
             if pod["metadata"].get("name") != self.pod
             and not pod["metadata"].get("deletionTimestamp")
-            and any(
-                ref.get("uid") == self._owner_uid
-                for ref in pod["metadata"].get("ownerReferences") or []
-            )
+            and any(ref.get("uid") == uid for ref in pod["metadata"].get("ownerReferences") or [])
         ]
         siblings.sort(key=lambda meta: str(meta.get("creationTimestamp", "")), reverse=True)
         return str(siblings[0]["name"]) if siblings else None
 
     def action_follow_replacement(self) -> None:
-        other = self.replacement() if self._owner_uid else None
+        if self._healthy():
+            self.notify(
+                f"{self.pod} is running: f follows its replacement once it ends or is deleted",
+                severity="warning",
+            )
+            return
+        other = self.replacement() if self._owner else None
         if other is None:
             self.notify("no other pod of the same owner to follow", severity="warning")
             return
@@ -372,9 +339,7 @@ class LogsScreen(Screen[None]):
 
     @on(Input.Changed, "#log-search")
     def _search_changed(self, event: Input.Changed) -> None:
-        self.term = event.value
-        self._match_at = -1
-        self._redraw()
+        self.view.search(event.value)
         self._show_state()
 
     @on(Input.Submitted, "#log-search")

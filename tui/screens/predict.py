@@ -7,17 +7,17 @@ Requests go through ``PredictClient`` (the service's route is chosen by the clus
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.validation import Number
 from textual.widgets import Button, DataTable, Input, Label, Static
 
+from tui.cluster.predict import Prediction
+from tui.screens.base import IrisScreen
 from tui.widgets.command_log import CommandLog
 from tui.widgets.key_footer import KeyFooter
 from tui.widgets.probability_bars import ProbabilityBars
@@ -34,11 +34,11 @@ LARGEST = 100.0
 HISTORY_COLUMNS = ("TIME", "INPUT", "CLASS", "P", "MODEL", "MS")
 
 
-class PredictScreen(Screen[None]):
+class PredictScreen(IrisScreen):
     BINDINGS = [
-        Binding("escape", "app.switch_mode('watch')", "Back to watch"),
-        Binding("ctrl+s", "predict", "Predict"),
-        Binding("ctrl+b", "batch", "Send CSV"),
+        Binding("escape", "app.switch_mode('watch')", "Back to watch", tooltip="the dashboard"),
+        Binding("ctrl+s", "predict", "Predict", tooltip="send the four measurements"),
+        Binding("ctrl+b", "batch", "Send CSV", tooltip="predict every row of the CSV file"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -47,10 +47,11 @@ class PredictScreen(Screen[None]):
             with Vertical(id="predict-form"):
                 for field, label, example, low, high in FEATURES:
                     yield Label(f"{label}  [dim]Iris data: {low} to {high}[/]")
+                    # Any text may be typed (a number-only Input swallows other keys without a
+                    # word); the validator marks the field and Predict says what is wrong.
                     yield Input(
                         example,
                         id=field,
-                        type="number",
                         validators=[Number(minimum=0, maximum=LARGEST)],
                         valid_empty=False,
                     )
@@ -85,7 +86,11 @@ class PredictScreen(Screen[None]):
             result = box.validate(box.value)
             if result is not None and not result.is_valid:
                 box.focus()
-                self.notify(f"{label}: a number from 0 to {LARGEST:g}", severity="error")
+                typed = box.value.strip()
+                what = f"{typed!r} is not a number" if not _is_number(typed) else "out of range"
+                self.notify(
+                    f"{label}: {what}; type a number from 0 to {LARGEST:g}", severity="error"
+                )
                 return None
             values[field] = float(box.value)
             if not low / 2 <= values[field] <= high * 2:
@@ -110,18 +115,14 @@ class PredictScreen(Screen[None]):
             self.query_one("#answer", Static).update("asking the model…")
             self._predict(features)
 
-    @work(thread=True, exclusive=True, group="predict")
+    @work(thread=True, exclusive=True, group="predict", exit_on_error=False)
     def _predict(self, features: dict[str, float]) -> None:
-        app: Any = self.app
-        try:
-            asked = app.session.predict(features)
-        except Exception as exc:
-            app.call_from_thread(self._failed, str(exc))
-            return
+        app = self.app
+        asked = self.session.predict(features)
         app.call_from_thread(app.log_command, asked.command)
         app.call_from_thread(self._answered, features, asked.predictions[0], asked.route)
 
-    def _answered(self, features: dict[str, float], prediction: Any, route: str) -> None:
+    def _answered(self, features: dict[str, float], prediction: Prediction, route: str) -> None:
         self.error = None
         self.query_one("#answer", Static).update(
             f"[b]{escape(prediction.species_name)}[/]  (class {prediction.species_index})"
@@ -130,17 +131,16 @@ class PredictScreen(Screen[None]):
         self.query_one("#answer-meta", Static).update(
             f"model {prediction.model_version} · {prediction.latency_ms:.1f} ms · via {route}"
         )
-        self.app.set_model_version(prediction.model_version)  # type: ignore[attr-defined]
+        self.app.set_model_version(prediction.model_version)
         self._remember(", ".join(f"{v:g}" for v in features.values()), prediction)
 
-    def _failed(self, message: str) -> None:
+    def worker_failed(self, worker: str, message: str) -> None:
         self.error = message
         self.query_one("#answer", Static).update(f"[b red]{escape(message)}[/]")
-        self.notify(message, severity="error")
 
-    def _remember(self, shown_input: str, prediction: Any) -> None:
+    def _remember(self, shown_input: str, prediction: Prediction) -> None:
         history = self.query_one("#history", DataTable)
-        now = self.app.clock().strftime("%H:%M:%S")  # type: ignore[attr-defined]
+        now = self.app.clock().strftime("%H:%M:%S")
         best = max(prediction.probabilities.values(), default=0.0)
         history.add_row(
             now,
@@ -163,18 +163,14 @@ class PredictScreen(Screen[None]):
             return
         self._batch(path)
 
-    @work(thread=True, exclusive=True, group="predict")
+    @work(thread=True, exclusive=True, group="predict", exit_on_error=False)
     def _batch(self, path: str) -> None:
-        app: Any = self.app
-        try:
-            asked = app.session.predict_csv(Path(path).expanduser())
-        except Exception as exc:
-            app.call_from_thread(self._failed, str(exc))
-            return
+        app = self.app
+        asked = self.session.predict_csv(Path(path).expanduser())
         app.call_from_thread(app.log_command, asked.command)
         app.call_from_thread(self._batch_answered, path, asked.predictions)
 
-    def _batch_answered(self, path: str, predictions: list[Any]) -> None:
+    def _batch_answered(self, path: str, predictions: list[Prediction]) -> None:
         counts: dict[str, int] = {}
         for i, prediction in enumerate(predictions, start=1):
             counts[prediction.species_name] = counts.get(prediction.species_name, 0) + 1
@@ -183,4 +179,21 @@ class PredictScreen(Screen[None]):
         self.query_one("#answer", Static).update(
             f"[b]{len(predictions)} rows[/]: {escape(summary)}"
         )
+        # The bars show the batch now (each class's share of the rows), not the last
+        # single prediction.
+        classes = predictions[0].probabilities if predictions else counts
+        total = max(len(predictions), 1)
+        self.query_one(ProbabilityBars).show({c: counts.get(c, 0) / total for c in classes})
+        versions = sorted({p.model_version for p in predictions})
+        self.query_one("#answer-meta", Static).update(
+            f"share of the {len(predictions)} rows by class · model {', '.join(versions)}"
+        )
         self.notify(f"{path}: {len(predictions)} predictions ({summary})")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

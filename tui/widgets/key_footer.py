@@ -25,8 +25,8 @@ class KeyFooter(Footer):
     def _shown_keys(screen: Screen[Any]) -> tuple[tuple[Any, ...], ...]:
         """Everything compose reads from the bindings: each active one with its state."""
         return tuple(
-            (key, binding, enabled, tooltip)
-            for key, (_, binding, enabled, tooltip) in screen.active_bindings.items()
+            (key, active.binding, active.enabled, active.tooltip)
+            for key, active in screen.active_bindings.items()
         )
 
     def bindings_changed(self, screen: Screen[Any]) -> None:

@@ -7,6 +7,7 @@ reconciles the table with the list. Nothing is rebuilt, so the cursor stays wher
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,8 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, Static
+
+from tui.cluster.rows import row_key
 
 Obj = dict[str, Any]
 # More rows than this leaving at once (a re-list after a long disconnect) lay the table out
@@ -44,11 +47,6 @@ def cells(row: tuple[str, ...]) -> list[Text]:
     """Cells as Text: object names and event messages are not Rich markup (a "[" in an event
     message must show as is), and DataTable measures Text without parsing it."""
     return [Text(value) for value in row]
-
-
-def object_key(obj: Obj) -> str:
-    meta = obj.get("metadata") or {}
-    return str(meta.get("uid") or f"{meta.get('namespace', '')}/{meta.get('name', '')}")
 
 
 class RowsTable(DataTable[Text]):
@@ -127,10 +125,10 @@ class ResourceTable(Vertical):
         self.filter_text = ""
         self.scope: Scope | None = None
         self._filter_timer: Timer | None = None
+        self._refreshed_at = time.monotonic()
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="scope")
-        yield Input(placeholder="filter: any text in the row (Enter keeps it, Esc clears)")
         table = RowsTable(cursor_type="row", zebra_stripes=True)
         for label in self.columns:
             table.add_column(label, key=label)
@@ -164,7 +162,7 @@ class ResourceTable(Vertical):
         added = False
         for event in events:
             if event.type == "RESYNC":
-                fresh = {object_key(o): o for o in event.items or []}
+                fresh = {row_key(o): o for o in event.items or []}
                 gone = [key for key in self.objects if key not in fresh]
                 if len(gone) > REBUILD_AFTER:
                     self.objects = fresh
@@ -177,11 +175,11 @@ class ResourceTable(Vertical):
                     self.objects[key] = obj
                     added |= self._show(key, obj)
             elif event.type == "DELETED" and event.obj is not None:
-                key = object_key(event.obj)
+                key = row_key(event.obj)
                 self.objects.pop(key, None)
                 self._hide(key)
             elif event.obj is not None:
-                key = object_key(event.obj)
+                key = row_key(event.obj)
                 self.objects[key] = event.obj
                 added |= self._show(key, event.obj)
         if added:
@@ -192,6 +190,11 @@ class ResourceTable(Vertical):
         """Recompute every shown row (ages move on) and rewrite the cells that changed."""
         for key in list(self._shown):
             self._show(key, self.objects[key])
+        self._refreshed_at = time.monotonic()
+
+    def rows_age(self) -> float:
+        """Seconds since every row was last computed."""
+        return time.monotonic() - self._refreshed_at
 
     # -- filter and scope ---------------------------------------------------------------------
 
@@ -211,13 +214,23 @@ class ResourceTable(Vertical):
         line.set_class(scope is not None, "-active")
         self._reconcile()
 
-    def action_start_filter(self) -> None:
-        box = self.query_one(Input)
+    async def action_start_filter(self) -> None:
+        # The filter line is made on first use, not with the table: eight hidden Inputs
+        # were styled (and their cursors timed) at start for nothing.
+        box = self.query(Input).first() if self.query(Input) else None
+        if box is None:
+            box = Input(placeholder="filter: any text in the row (Enter keeps it, Esc clears)")
+            await self.mount(box, before=self.table)
         box.add_class("-active")
         box.focus()
 
     def action_clear_filter(self) -> None:
-        box = self.query_one(Input)
+        box = self.query(Input).first() if self.query(Input) else None
+        if box is None:
+            if self.scope is not None:
+                self.set_scope(None)
+            self.focus_table()
+            return
         if self.filter_text or box.has_class("-active"):
             box.value = ""
             box.remove_class("-active")
@@ -291,11 +304,12 @@ class ResourceTable(Vertical):
             wanted.sort(key=lambda item: item[1][0])
         table.clear()
         self._shown = {}
+        self._refreshed_at = time.monotonic()
         for key, row in wanted:
             table.add_row(*cells(row), key=key)
             self._shown[key] = row
-        if selected is not None and object_key(selected) in self._shown:
-            table.move_cursor(row=table.get_row_index(object_key(selected)), animate=False)
+        if selected is not None and row_key(selected) in self._shown:
+            table.move_cursor(row=table.get_row_index(row_key(selected)), animate=False)
         self.post_message(self.Changed(self))
 
     def _sort(self) -> None:
@@ -307,6 +321,6 @@ class ResourceTable(Vertical):
         selected = self.selected()
         table.sort("NAME", key=lambda name: name.plain)
         if selected is not None:
-            key = object_key(selected)
+            key = row_key(selected)
             if key in self._shown:
                 table.move_cursor(row=table.get_row_index(key), animate=False)
