@@ -18,6 +18,7 @@ from typing import Any
 from sandbox.api import field
 from sandbox.api.field import ErrorList, GoValue, Path
 from sandbox.resources import Resource
+from sandbox.storageclasses import default_class
 from sandbox.store import ApiError, Store, now_rfc3339
 
 Obj = dict[str, Any]
@@ -309,10 +310,6 @@ def _secrets(obj: Obj, old: Obj | None, store: Store) -> None:
 
 PVC_PROTECTION = "kubernetes.io/pvc-protection"
 PV_PROTECTION = "kubernetes.io/pv-protection"
-_DEFAULT_CLASS_ANNOTATIONS = (
-    "storageclass.kubernetes.io/is-default-class",
-    "storageclass.beta.kubernetes.io/is-default-class",
-)
 
 
 def _protect(obj: Obj, finalizer: str) -> None:
@@ -323,31 +320,12 @@ def _protect(obj: Obj, finalizer: str) -> None:
         finalizers.append(finalizer)
 
 
-def _default_class(store: Store) -> str | None:
-    """The DefaultStorageClass admission plugin's pick: the newest class marked default."""
-    classes, _ = store.list("storageclasses")
-    marked = [
-        sc
-        for sc in classes
-        if any(
-            (sc["metadata"].get("annotations") or {}).get(a) == "true"
-            for a in _DEFAULT_CLASS_ANNOTATIONS
-        )
-    ]
-    if not marked:
-        return None
-    marked.sort(
-        key=lambda sc: (sc["metadata"].get("creationTimestamp") or "", sc["metadata"]["name"])
-    )
-    return str(marked[-1]["metadata"]["name"])
-
-
 def _claims(obj: Obj, old: Obj | None, store: Store) -> None:
     spec = obj.setdefault("spec", {})
     spec.setdefault("volumeMode", "Filesystem")
     if old is None:
         # Only a claim without the field gets the default: "" asks for no class at all.
-        if spec.get("storageClassName") is None and (name := _default_class(store)):
+        if spec.get("storageClassName") is None and (name := default_class(store)):
             spec["storageClassName"] = name
         _protect(obj, PVC_PROTECTION)
     obj.setdefault("status", {"phase": "Pending"})
