@@ -82,11 +82,18 @@ def test_err_image_pull_then_back_off_until_the_image_is_on_the_node(
     eventually(
         lambda: column(node, ns, "pod/wrong-image", 2) == "ImagePullBackOff", "ImagePullBackOff"
     )
-    found = events(node, ns, "wrong-image")
-    pulls = [m for t, r, m in found if (t, r) == ("Warning", "Failed")]
-    assert any(m.startswith(f'Failed to pull image "{troubles.MISSING_IMAGE}": ') for m in pulls)
-    assert "Error: ErrImagePull" in pulls and "Error: ImagePullBackOff" in pulls
-    assert ("Normal", "BackOff", f'Back-off pulling image "{troubles.MISSING_IMAGE}"') in found
+
+    def reported() -> bool:
+        found = events(node, ns, "wrong-image")
+        pulls = [m for t, r, m in found if (t, r) == ("Warning", "Failed")]
+        return (
+            any(m.startswith(f'Failed to pull image "{troubles.MISSING_IMAGE}": ') for m in pulls)
+            and "Error: ErrImagePull" in pulls
+            and "Error: ImagePullBackOff" in pulls
+            and ("Normal", "BackOff", f'Back-off pulling image "{troubles.MISSING_IMAGE}"') in found
+        )
+
+    eventually(reported, "the pull's events")
     # The fix: the image built into the node (`minikube image build`; here `image load`).
     node.load_image(troubles.MISSING_IMAGE)
     eventually(lambda: column(node, ns, "pod/wrong-image", 2) == "Running", "Running", 120)
