@@ -6,6 +6,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from sandbox.storageclasses import DEFAULT_CLASS_ANNOTATIONS
+
 Obj = dict[str, Any]
 Column = tuple[str, str, Callable[[Obj], Any]]  # (name, type, cell)
 
@@ -444,6 +446,20 @@ COLUMNS: dict[str, list[Column]] = {
 }
 
 
+def _name(obj: Obj) -> str:
+    return str(_meta(obj).get("name", ""))
+
+
+def _storage_class_name(obj: Obj) -> str:
+    """printStorageClass: the default class is named so (IsDefaultAnnotation)."""
+    annotations = _meta(obj).get("annotations") or {}
+    default = any(annotations.get(key) == "true" for key in DEFAULT_CLASS_ANNOTATIONS)
+    return _name(obj) + (" (default)" if default else "")
+
+
+_NAMES: dict[str, Callable[[Obj], str]] = {"storageclasses": _storage_class_name}
+
+
 def _partial(obj: Obj) -> Obj:
     meta = {key: value for key, value in _meta(obj).items() if key != "managedFields"}
     return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": meta}
@@ -480,7 +496,7 @@ def table(
     ]
     rows = [
         {
-            "cells": [_meta(obj).get("name", "")] + [cell(obj) for _, _, cell in columns],
+            "cells": [_NAMES.get(resource, _name)(obj)] + [cell(obj) for _, _, cell in columns],
             "object": _row_object(obj, include),
         }
         for obj in objects

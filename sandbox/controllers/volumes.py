@@ -5,8 +5,9 @@ that fits it (same class, enough capacity, its access modes, or the volume it na
 claim of the class ``standard`` (provisioner k8s.io/minikube-hostpath, reclaimPolicy Delete,
 volumeBindingMode Immediate) gets a PersistentVolume ``pvc-<claim uid>`` whose hostPath is a
 folder of the sandbox state (``<state>/volumes/<namespace>/<claim>``, minikube's layout), and
-both are bound.  When the claim is gone its volume is Released; with reclaimPolicy Delete the
-provisioner then removes the folder and deletes the volume, with Retain both stay.
+both are bound.  A claim without a class, made while no class was the default, gets the
+default once there is one.  When the claim is gone its volume is Released; with reclaimPolicy
+Delete the provisioner then removes the folder and deletes the volume, with Retain both stay.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sandbox.controllers.base import Context, Controller, Obj
 from sandbox.controllers.pvcprotection import claims_of
 from sandbox.controllers.queue import Key
 from sandbox.resources import BY_PLURAL, NODE_NAME
+from sandbox.storageclasses import default_class
 from sandbox.store import ApiError, now_rfc3339
 
 DEFAULT_STORAGE_CLASS = "standard"
@@ -191,6 +193,16 @@ class VolumeClaimController(Controller):
     def _provision(self, pvc: Obj) -> float | None:
         spec = pvc.get("spec") or {}
         class_name = spec.get("storageClassName")
+        # assignDefaultStorageClass: a claim made while no class was the default gets the one
+        # there is now (RetroactiveDefaultStorageClass, GA since 1.28); "" stays without.
+        if class_name is None and (default := default_class(self.store)):
+            self.store.mutate(
+                "persistentvolumeclaims",
+                pvc["metadata"]["namespace"],
+                pvc["metadata"]["name"],
+                lambda claim: claim["spec"].update(storageClassName=default),
+            )
+            return None  # the update brings the claim back to provision it
         if not class_name:
             self.event(
                 pvc,

@@ -139,6 +139,43 @@ def test_a_claim_asking_for_no_class_stays_pending(cluster: Cluster) -> None:
     assert cluster.get("persistentvolumeclaims", "none")["status"]["phase"] == "Pending"  # type: ignore[index]
 
 
+def test_a_claim_made_without_a_default_class_gets_the_one_created_later(
+    cluster: Cluster,
+) -> None:
+    cluster.store.delete("storageclasses", None, "standard")
+    created = cluster.create("persistentvolumeclaims", claim("early"))
+    assert "storageClassName" not in created["spec"]  # no default to admit it with
+    event = cluster.wait_for(lambda: cluster.events("FailedBinding"), "FailedBinding")[0]
+    assert event["message"] == (
+        "no persistent volumes available for this claim and no storage class is set"
+    )
+    cluster.store.create(
+        "storageclasses",
+        {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": {
+                "name": "late-default",
+                "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+            },
+            "provisioner": "k8s.io/minikube-hostpath",
+            "reclaimPolicy": "Delete",
+            "volumeBindingMode": "Immediate",
+        },
+    )
+    # On the controller's resync, as the real one (every 15 s there, 10 s here).
+    pvc = cluster.wait_for(
+        lambda: (
+            (found := cluster.get("persistentvolumeclaims", "early"))
+            and (found.get("status") or {}).get("phase") == "Bound"
+            and found
+        ),
+        "the claim to be bound",
+        timeout=30,
+    )
+    assert pvc["spec"]["storageClassName"] == "late-default"
+
+
 def test_a_claim_binds_to_the_smallest_available_volume_that_fits(
     cluster: Cluster, tmp_path: Path
 ) -> None:

@@ -12,6 +12,7 @@ from sandbox.api.field import ErrorList, Path
 from sandbox.api.registry import meta, names, quantities
 from sandbox.api.registry.strategy import Strategy
 from sandbox.api.registry.values import Obj, child, items, mapping, text
+from sandbox.storageclasses import default_class
 from sandbox.store import Store, now_rfc3339
 
 PVC_PROTECTION = "kubernetes.io/pvc-protection"
@@ -19,10 +20,6 @@ PV_PROTECTION = "kubernetes.io/pv-protection"
 SPEC = Path("spec")
 ACCESS_MODES = ("ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod")
 VOLUME_MODES = ("Block", "Filesystem")
-_DEFAULT_CLASS_ANNOTATIONS = (
-    "storageclass.kubernetes.io/is-default-class",
-    "storageclass.beta.kubernetes.io/is-default-class",
-)
 _IMMUTABLE_SPEC = (
     "spec is immutable after creation except resources.requests and volumeAttributesClassName "
     "for bound claims"
@@ -37,25 +34,6 @@ def _protect(obj: Obj, finalizer: str) -> None:
         finalizers = obj["metadata"]["finalizers"] = []
     if finalizer not in finalizers:
         finalizers.append(finalizer)
-
-
-def _default_class(store: Store) -> str | None:
-    """The DefaultStorageClass admission plugin's pick: the newest class marked default."""
-    classes, _ = store.list("storageclasses")
-    marked = [
-        sc
-        for sc in classes
-        if any(
-            mapping(sc["metadata"].get("annotations")).get(a) == "true"
-            for a in _DEFAULT_CLASS_ANNOTATIONS
-        )
-    ]
-    if not marked:
-        return None
-    marked.sort(
-        key=lambda sc: (sc["metadata"].get("creationTimestamp") or "", sc["metadata"]["name"])
-    )
-    return str(marked[-1]["metadata"]["name"])
 
 
 def _storage_request(spec: Obj) -> object:
@@ -110,7 +88,7 @@ class ClaimStrategy(Strategy):
         spec.setdefault("volumeMode", "Filesystem")
         if old is None:
             # Only a claim without the field gets the default: "" asks for no class at all.
-            if spec.get("storageClassName") is None and (name := _default_class(store)):
+            if spec.get("storageClassName") is None and (name := default_class(store)):
                 spec["storageClassName"] = name
             _protect(obj, PVC_PROTECTION)
         obj.setdefault("status", {"phase": "Pending"})
