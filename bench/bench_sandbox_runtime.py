@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.clock import Clock
-from sandbox.controllers import start_controllers
-from sandbox.store import Store
+from sandbox.cluster import start_components
+from sandbox.storage.store import Store
 from sandbox.testing import start_sandbox
 
 RUNS = 3
@@ -51,7 +51,7 @@ def in_process(measure: Callable[[Store], float]) -> list[float]:
     for _ in range(RUNS):
         with tempfile.TemporaryDirectory() as state:
             store = Store(None)
-            controllers = start_controllers(store, Path(state), clock=Clock())
+            controllers = start_components(store, Path(state), clock=Clock())
             try:
                 store.create("namespaces", {"metadata": {"name": "b"}})
                 results.append(measure(store))

@@ -20,12 +20,12 @@ from pathlib import Path
 import uvicorn
 import yaml
 
-from sandbox import images
-from sandbox.api.bootstrap import bootstrap
+from sandbox.apiserver.server import create_app
+from sandbox.bootstrap import bootstrap
 from sandbox.clock import Clock
-from sandbox.controllers import start_controllers
-from sandbox.server import create_app
-from sandbox.store import Store
+from sandbox.cluster import start_components
+from sandbox.kubelet import images
+from sandbox.storage.store import Store
 
 DEFAULT_NAMESPACE = "ml-course"
 
@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     store = Store(state)
     bootstrap(store, state, gpus=args.gpus)
     store.flush()
-    controllers = start_controllers(
+    controllers = start_components(
         store, state, clock=Clock(args.clock_speed), run_pods=not args.no_pods
     )
 

@@ -7,8 +7,9 @@ import secrets
 import threading
 from typing import Any
 
+from sandbox.apimachinery.errors import ApiError
 from sandbox.clock import format_time
-from sandbox.store import ApiError, Store
+from sandbox.storage.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -84,7 +84,7 @@ RESOURCES = [
     Resource("networkpolicies", "NetworkPolicy", "networking.k8s.io", "v1", True, ("netpol",)),
     Resource("storageclasses", "StorageClass", "storage.k8s.io", "v1", False, ("sc",)),
     Resource("leases", "Lease", "coordination.k8s.io", "v1"),
-    # Answered, never stored (sandbox/api/auth.py): kubectl auth can-i and whoami.
+    # Answered, never stored (sandbox/apiserver/auth.py): kubectl auth can-i and whoami.
     *(
         Resource(plural, kind, group, "v1", False, verbs=("create",))
         for plural, kind, group in (

@@ -3,7 +3,7 @@ PersistentVolume controller's retroactive assignment both pick it."""
 
 from __future__ import annotations
 
-from sandbox.store import Store
+from sandbox.storage.store import Store
 
 DEFAULT_CLASS_ANNOTATIONS = (
     "storageclass.kubernetes.io/is-default-class",

@@ -13,14 +13,15 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sandbox.api import registry
-from sandbox.api.objects import ObjectApi
+from sandbox.apimachinery.errors import ApiError
+from sandbox.apimachinery.selectors import match_labels
+from sandbox.apiserver import registry
+from sandbox.apiserver.objects import ObjectApi
 from sandbox.clock import Clock
 from sandbox.controllers.queue import Key, WorkQueue
 from sandbox.events import EventRecorder
 from sandbox.resources import BY_PLURAL
-from sandbox.selectors import match_labels
-from sandbox.store import ApiError, Store
+from sandbox.storage.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -18,10 +18,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadCronError, croniter
 
+from sandbox.apimachinery.errors import ApiError
 from sandbox.clock import format_time, parse_time
 from sandbox.controllers.base import Controller, Obj, owner_reference
 from sandbox.controllers.jobs import is_finished
-from sandbox.store import ApiError
 
 SCHEDULED_AT = "batch.kubernetes.io/cronjob-scheduled-timestamp"
 

@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from sandbox.api import decoding
+from sandbox.apimachinery.errors import ApiError
+from sandbox.apiserver import decoding
 from sandbox.clock import format_time, parse_time
 from sandbox.controllers.base import (
     NAME_ALPHABET,
@@ -28,7 +29,6 @@ from sandbox.controllers.base import (
     set_condition,
 )
 from sandbox.controllers.queue import Key
-from sandbox.store import ApiError
 
 log = logging.getLogger(__name__)
 

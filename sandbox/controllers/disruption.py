@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+from sandbox.apimachinery.selectors import match_labels
 from sandbox.clock import format_time
 from sandbox.controllers.base import (
     Controller,
@@ -20,7 +21,6 @@ from sandbox.controllers.base import (
     set_condition,
 )
 from sandbox.resources import RESOURCES
-from sandbox.selectors import match_labels
 
 
 class SyncFailed(Exception):

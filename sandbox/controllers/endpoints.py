@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from sandbox.apimachinery.selectors import match_labels
 from sandbox.controllers.base import (
     Controller,
     Key,
@@ -15,7 +16,6 @@ from sandbox.controllers.base import (
     random_suffix,
 )
 from sandbox.resources import NODE_NAME
-from sandbox.selectors import match_labels
 
 
 class EndpointsController(Controller):

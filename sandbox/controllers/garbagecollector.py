@@ -18,9 +18,10 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+from sandbox.apimachinery.errors import ApiError
 from sandbox.controllers.base import Context, Controller, Obj
 from sandbox.resources import BY_PLURAL, RESOURCES, Resource
-from sandbox.store import FOREGROUND_FINALIZER, ORPHAN_FINALIZER, ApiError
+from sandbox.storage.store import FOREGROUND_FINALIZER, ORPHAN_FINALIZER
 
 
 @dataclass

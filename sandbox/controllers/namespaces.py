@@ -13,11 +13,12 @@ import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
+from sandbox.apimachinery.errors import ApiError
 from sandbox.clock import parse_time
 from sandbox.controllers.base import Context, Controller, Obj
 from sandbox.controllers.queue import Key
 from sandbox.resources import BY_PLURAL, RESOURCES, Resource
-from sandbox.store import ApiError, now_rfc3339
+from sandbox.storage.store import now_rfc3339
 
 FINALIZER = "kubernetes"
 # namespaceDeletionGracePeriod: the controller looks at a deleted namespace this long after

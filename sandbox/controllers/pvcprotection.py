@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sandbox.api.registry import PVC_PROTECTION
+from sandbox.apiserver.registry import PVC_PROTECTION
 from sandbox.controllers.base import Controller, Obj
 from sandbox.controllers.queue import Key
 

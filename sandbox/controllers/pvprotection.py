@@ -6,7 +6,7 @@ removed once the volume is being deleted and its phase is no longer Bound.
 
 from __future__ import annotations
 
-from sandbox.api.registry import PV_PROTECTION
+from sandbox.apiserver.registry import PV_PROTECTION
 from sandbox.controllers.base import Controller, Obj
 
 

@@ -17,13 +17,15 @@ import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
-from sandbox import paths, quantity
+from sandbox import paths
+from sandbox.apimachinery import quantity
+from sandbox.apimachinery.errors import ApiError
 from sandbox.controllers.base import Context, Controller, Obj
 from sandbox.controllers.pvcprotection import claims_of
 from sandbox.controllers.queue import Key
 from sandbox.resources import BY_PLURAL, NODE_NAME
+from sandbox.storage.store import now_rfc3339
 from sandbox.storageclasses import default_class
-from sandbox.store import ApiError, now_rfc3339
 
 DEFAULT_STORAGE_CLASS = "standard"
 PROVISIONER = "k8s.io/minikube-hostpath"

@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sandbox.api import registry
-from sandbox.api.bootstrap import bootstrap
+from sandbox.apimachinery.errors import ApiError
+from sandbox.apiserver import registry
+from sandbox.bootstrap import bootstrap
 from sandbox.clock import Clock
-from sandbox.controllers import Controllers, start_controllers
-from sandbox.images import ImageStore
+from sandbox.cluster import Components, start_components
+from sandbox.kubelet.images import ImageStore
 from sandbox.resources import BY_PLURAL
-from sandbox.store import ApiError, Store
+from sandbox.storage.store import Store
 
 Obj = dict[str, Any]
 T = TypeVar("T")
@@ -27,7 +28,7 @@ NAMESPACE = "lab"
 class Cluster:
     store: Store
     state_dir: Path
-    controllers: Controllers
+    controllers: Components
 
     def create(self, resource: str, obj: Obj) -> Obj:
         """Create as through the API server: with its defaulting."""
@@ -65,7 +66,7 @@ def running_cluster(state_dir: Path, clock_speed: float = 1.0) -> Iterator[Clust
     # what python_container runs "is" lab:1: the test built it onto the node
     ImageStore(state_dir).load("lab:1")
     bootstrap(store)  # the node the scheduler binds pods to, the default storage class
-    controllers = start_controllers(store, state_dir, clock=Clock(clock_speed))
+    controllers = start_components(store, state_dir, clock=Clock(clock_speed))
     try:
         namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
         store.create(

@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
-from sandbox import openapi
-from sandbox.patch import managed_fields, merge_patch, server_side_apply, strategic_merge
-from sandbox.selectors import SelectorError, field_matcher, label_matcher, match_labels
-from sandbox.store import ApiError, Store
+from sandbox.apimachinery.errors import ApiError
+from sandbox.apimachinery.selectors import SelectorError, field_matcher, label_matcher, match_labels
+from sandbox.apiserver import openapi
+from sandbox.apiserver.patch import managed_fields, merge_patch, server_side_apply, strategic_merge
+from sandbox.storage.store import Store
 
 
 def configmap(name: str, namespace: str = "ns", **meta: Any) -> dict[str, Any]:

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from sandbox.api.objects import ObjectApi
+from sandbox.apimachinery.errors import ApiError
+from sandbox.apiserver.objects import ObjectApi
 from sandbox.resources import BY_PLURAL
-from sandbox.store import ApiError
 from tests.sandbox.inprocess import NAMESPACE, Cluster
 
 Obj = dict[str, Any]

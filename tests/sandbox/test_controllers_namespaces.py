@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from sandbox.api import registry
-from sandbox.api.objects import ObjectApi, WriteOptions
+from sandbox.apimachinery.errors import ApiError
+from sandbox.apiserver import registry
+from sandbox.apiserver.objects import ObjectApi, WriteOptions
 from sandbox.resources import BY_PLURAL
-from sandbox.store import ApiError
 from tests.sandbox.inprocess import Cluster, running_cluster
 
 Obj = dict[str, Any]
@@ -93,8 +93,8 @@ def test_a_deleted_namespace_waits_for_its_content_and_says_what_remains(cluster
 
 def test_a_terminating_namespace_left_by_a_stopped_sandbox_finishes(tmp_path: Path) -> None:
     from sandbox.clock import Clock
-    from sandbox.controllers import start_controllers
-    from sandbox.store import Store
+    from sandbox.cluster import start_components
+    from sandbox.storage.store import Store
 
     store = Store(tmp_path / "state")
     store.create(
@@ -113,7 +113,7 @@ def test_a_terminating_namespace_left_by_a_stopped_sandbox_finishes(tmp_path: Pa
     store.close()
     restarted = Store(tmp_path / "state")
     assert restarted.get("namespaces", None, "old")["status"]["phase"] == "Terminating"
-    controllers = start_controllers(restarted, tmp_path, clock=Clock(1.0), run_pods=False)
+    controllers = start_components(restarted, tmp_path, clock=Clock(1.0), run_pods=False)
     try:
         cluster = Cluster(restarted, tmp_path, controllers)
         cluster.wait_for(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sandbox.clock import parse_time
-from sandbox.controllers.nodelease import NAMESPACE, RENEW_SECONDS, NodeLeaseController
+from sandbox.kubelet.nodelease import NAMESPACE, RENEW_SECONDS, NodeLeaseController
 from sandbox.resources import NODE_NAME
 from tests.sandbox.unit import Bench, bench
 

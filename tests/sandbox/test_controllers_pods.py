@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sandbox.api.objects import ObjectApi
-from sandbox.controllers.pods import PodController
+from sandbox.apiserver.objects import ObjectApi
+from sandbox.kubelet.podworkers import PodController
 from sandbox.resources import BY_PLURAL, NODE_NAME
 from tests.sandbox.unit import NAMESPACE, Bench, bench
 

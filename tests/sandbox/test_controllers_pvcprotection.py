@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.api.objects import ObjectApi
+from sandbox.apiserver.objects import ObjectApi
 from sandbox.resources import BY_PLURAL
 from tests.sandbox.inprocess import (
     NAMESPACE,

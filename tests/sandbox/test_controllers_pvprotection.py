@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from sandbox.api import registry
-from sandbox.api.objects import ObjectApi
+from sandbox.apiserver import registry
+from sandbox.apiserver.objects import ObjectApi
 from sandbox.resources import BY_PLURAL
 from tests.sandbox.inprocess import running_cluster
 

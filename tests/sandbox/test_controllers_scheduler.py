@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from sandbox.controllers.scheduler import BACKOFF_START, Scheduler
 from sandbox.resources import NODE_NAME
+from sandbox.scheduler.scheduler import BACKOFF_START, Scheduler
 from tests.sandbox.unit import NAMESPACE, Bench, bench
 
 Obj = dict[str, Any]

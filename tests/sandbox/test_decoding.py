@@ -12,10 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sandbox.api import decoding
-from sandbox.api.field import go_quote
+from sandbox.apimachinery.errors import ApiError
+from sandbox.apimachinery.field import go_quote
+from sandbox.apiserver import decoding
 from sandbox.resources import BY_PLURAL
-from sandbox.store import ApiError
 from sandbox.testing import SandboxProcess
 from tests.sandbox.inprocess import NAMESPACE, Cluster
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from sandbox.api.objects import ObjectApi
+from sandbox.apiserver.objects import ObjectApi
 from sandbox.resources import BY_PLURAL
 from tests.sandbox.inprocess import NAMESPACE, Cluster, python_container
 

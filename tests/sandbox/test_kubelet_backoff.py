@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.images import pinned_images
+from sandbox.kubelet.images import pinned_images
 from sandbox.testing import SandboxProcess
 from tests.sandbox.inprocess import (
     NAMESPACE,

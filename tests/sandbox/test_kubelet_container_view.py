@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import containerview, paths, podspec
+from sandbox import paths
+from sandbox.kubelet import containerview, podspec
 from sandbox.testing import SandboxProcess, start_sandbox
 
 pytestmark = pytest.mark.slow

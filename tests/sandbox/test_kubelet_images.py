@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.__main__ import main as sandbox_cli
-from sandbox.images import pinned_images
+from sandbox.kubelet.images import pinned_images
 from sandbox.testing import SandboxProcess, start_sandbox
 from tests.sandbox.inprocess import container_status, pod, running_cluster
 

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from sandbox.podnetwork import NoAddressError, PodNetwork, random_cidr
+from sandbox.kubelet.podnetwork import NoAddressError, PodNetwork, random_cidr
 
 
 def test_addresses_go_round_robin_and_a_released_one_is_not_reused_at_once() -> None:

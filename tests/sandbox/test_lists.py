@@ -11,8 +11,8 @@ import httpx
 import pytest
 from kubernetes import client, config
 
-from sandbox.api.field import go_quote
-from sandbox.api.listing import encode_continue
+from sandbox.apimachinery.field import go_quote
+from sandbox.apiserver.listing import encode_continue
 from sandbox.testing import SandboxProcess, start_sandbox
 
 NS = "lists"

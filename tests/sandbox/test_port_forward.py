@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from sandbox.api import spdy
+from sandbox.apiserver import spdy
 from sandbox.testing import SandboxProcess
 
 NS = "pf-test"

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from sandbox.api import registry
-from sandbox.api.registry import cron, meta, names, pods, quantities
+from sandbox.apimachinery.errors import ApiError
+from sandbox.apiserver import registry
+from sandbox.apiserver.registry import cron, meta, names, pods, quantities
 from sandbox.resources import BY_PLURAL
-from sandbox.store import ApiError, Store
+from sandbox.storage.store import Store
 
 
 @pytest.mark.parametrize(

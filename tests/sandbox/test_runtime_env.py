@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.podspec import Mount, environment
-from sandbox.store import Store
+from sandbox.kubelet.podspec import Mount, environment
+from sandbox.storage.store import Store
 
 POD = {"metadata": {"name": "api-1", "namespace": "ml-course"}}
 
@@ -17,7 +17,7 @@ def test_only_declared_values_are_rewritten_to_the_volume_folders(
 ) -> None:
     # A checkout under /tmp, as CI may have it: its venv is on PATH and /tmp is also the
     # mountPath of every pod's scratch emptyDir.
-    monkeypatch.setattr("sandbox.podspec.TOOLS_DIR", Path("/tmp/checkout/.venv/bin"))
+    monkeypatch.setattr("sandbox.kubelet.podspec.TOOLS_DIR", Path("/tmp/checkout/.venv/bin"))
     monkeypatch.setenv("PATH", "/usr/bin")
     scratch, models = tmp_path / "scratch", tmp_path / "models"
     container = {

@@ -14,10 +14,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from sandbox import containerview, paths
-from sandbox.api.objects import ObjectApi
+from sandbox import paths
+from sandbox.apiserver.objects import ObjectApi
+from sandbox.kubelet import containerview
+from sandbox.kubelet.runtime import ProcessGroups
 from sandbox.resources import BY_PLURAL
-from sandbox.runtime import ProcessGroups
 from tests.sandbox.inprocess import (
     NAMESPACE,
     Cluster,

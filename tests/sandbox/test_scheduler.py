@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import quantity
-from sandbox.scheduler import (
+from sandbox.apimachinery import quantity
+from sandbox.scheduler.filters import (
     fit_error,
     insufficient,
     matches_node_affinity,

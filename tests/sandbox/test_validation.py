@@ -7,7 +7,15 @@ from pathlib import Path as PathLib
 
 import pytest
 
-from sandbox.api.field import GoValue, Path, aggregate, go_quote, go_value, invalid, required
+from sandbox.apimachinery.field import (
+    GoValue,
+    Path,
+    aggregate,
+    go_quote,
+    go_value,
+    invalid,
+    required,
+)
 from sandbox.testing import SandboxProcess, start_sandbox
 
 NS = "validation"

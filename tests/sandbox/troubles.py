@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from sandbox.images import pinned_images
+from sandbox.kubelet.images import pinned_images
 
 REPO = Path(__file__).resolve().parents[2]
 DEV = next(image for image in pinned_images() if image.endswith("-dev"))

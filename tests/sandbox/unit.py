@@ -11,13 +11,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sandbox.api import registry
-from sandbox.api.bootstrap import bootstrap
+from sandbox.apimachinery.errors import ApiError
+from sandbox.apiserver import registry
+from sandbox.bootstrap import bootstrap
 from sandbox.clock import Clock
 from sandbox.controllers.base import Context
 from sandbox.events import EventRecorder
 from sandbox.resources import BY_PLURAL
-from sandbox.store import ApiError, Store
+from sandbox.storage.store import Store
 
 Obj = dict[str, Any]
 

@@ -64,7 +64,7 @@ def test_build_context_holds_only_the_service() -> None:
         ".sandbox/state.json",
         "tests/service/test_image.py",
         "tui/app.py",
-        "sandbox/server.py",
+        "sandbox/apiserver/server.py",
         "service/__pycache__/batch.cpython-311.pyc",
         "Makefile",
     ]:

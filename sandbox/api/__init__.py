@@ -1,1 +1,0 @@
-"""The API server's request handling, one module per concern."""

@@ -1,0 +1,2 @@
+"""kube-apiserver: the HTTP API, discovery and OpenAPI, decoding, patches, lists, watches,
+tables and the streaming endpoints; ``registry/`` holds each kind's strategy."""

@@ -1,0 +1,1 @@
+"""The object store: etcd's part of the control plane (objects, resourceVersions, history)."""
