@@ -7,7 +7,7 @@ and writes, for the packages the sandbox serves, every message's fields as
 entries).  ``inline`` marks the Go structs embedded in their parent's JSON (a ConfigMapEnvSource's
 LocalObjectReference, a Volume's VolumeSource...): fields the JSON schema does not list.
 
-    python -m sandbox.apiserver.protobuf_table /path/to/kubectl > sandbox/apiserver/protobuf_fields.json
+    python -m sandbox.apiserver.protobuf_table KUBECTL > sandbox/apiserver/protobuf_fields.json
 """
 
 from __future__ import annotations
