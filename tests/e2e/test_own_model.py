@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import re
-import shutil
 import subprocess
 import threading
 import time
@@ -26,13 +25,11 @@ import pytest
 
 from sandbox.testing import SandboxProcess
 from service.example_data import write_customers, write_wine
+from tests.adapting import copy_kit, set_keys
 
 pytestmark = pytest.mark.slow
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 NS = "ml-course"
-# The kit's files `make apply` reads; the copy's base/ is then edited as a user would.
-KIT = ("Makefile", "base", "components", "overlays")
 # A customer the generator's rule calls a churner: new, expensive plan, many support calls.
 CHURNER = {
     "tenure_months": 3,
@@ -67,16 +64,6 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(0.2)
-
-
-def set_keys(kit: Path, **keys: str) -> None:
-    """Edit the ConfigMap's literals in base/kustomization.yaml, as step 2 of the README says."""
-    path = kit / "base/kustomization.yaml"
-    text = path.read_text()
-    for key, value in keys.items():
-        text, found = re.subn(rf"^(\s*- {key}=).*$", rf"\g<1>{value}", text, flags=re.M)
-        assert found == 1, f"{key} is not a literal of the ConfigMap in base/kustomization.yaml"
-    path.write_text(text)
 
 
 def make_apply(sandbox: SandboxProcess, kit: Path) -> str:
@@ -205,14 +192,7 @@ def features_of(model: dict[str, Any]) -> list[str]:
 
 
 def test_own_model_from_a_csv(sandbox: SandboxProcess, tmp_path: Path) -> None:
-    kit = tmp_path / "kit"
-    kit.mkdir()
-    for name in KIT:
-        source = REPO_ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, kit / name)
-        else:
-            shutil.copy(source, kit / name)
+    kit = copy_kit(tmp_path / "kit")
 
     # The kit as it comes: Iris.
     make_apply(sandbox, kit)
