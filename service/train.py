@@ -230,7 +230,8 @@ def train(settings: TrainSettings) -> str:
             "n_train": metadata["n_train"],
             "n_test": metadata["n_test"],
             "source": data.source,
-            "C": settings.model_c,
+            # MODEL_C as the estimator took it (C, or Ridge's alpha = 1/C); none has both.
+            **{k: v for k, v in metadata["params"].items() if k in ("C", "alpha")},
         },
     )
     check_quality(metadata, settings)

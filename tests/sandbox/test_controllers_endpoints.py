@@ -36,7 +36,9 @@ def web_pod(unit: Bench, name: str, *, is_ready: bool = True, port: int = 8000) 
             "spec": {"containers": [container], "nodeName": NODE_NAME},
         },
     )
-    return unit.set_status("pods", name, **ready(is_ready))
+    # the kubelet's address for the pod: one per pod, in the order they start
+    ip = f"127.1.0.{len(unit.list('pods')) + 1}"
+    return unit.set_status("pods", name, **ready(is_ready), podIP=ip, podIPs=[{"ip": ip}])
 
 
 def target(pod: Obj) -> Obj:
@@ -45,7 +47,7 @@ def target(pod: Obj) -> Obj:
 
 
 def address(pod: Obj) -> Obj:
-    return {"ip": "127.0.0.1", "nodeName": NODE_NAME, "targetRef": target(pod)}
+    return {"ip": pod["status"]["podIP"], "nodeName": NODE_NAME, "targetRef": target(pod)}
 
 
 def slices(unit: Bench, name: str = "web") -> list[Obj]:
@@ -181,7 +183,7 @@ def test_a_slice_is_labelled_owned_and_names_every_port() -> None:
         "services",
         service(
             "web",
-            {"port": 80, "targetPort": 8000},
+            {"name": "web", "port": 80, "targetPort": 8000},
             {"name": "grpc", "port": 81, "targetPort": 8000, "appProtocol": "kubernetes.io/h2c"},
         ),
     )
@@ -196,14 +198,13 @@ def test_a_slice_is_labelled_owned_and_names_every_port() -> None:
     }
     assert meta["ownerReferences"][0]["uid"] == svc["metadata"]["uid"]
     assert piece["addressType"] == "IPv4"
-    # an unnamed port is named "" in a slice (a pointer always set), omitted in Endpoints
     assert piece["ports"] == [
-        {"name": "", "port": 8000, "protocol": "TCP"},
+        {"name": "web", "port": 8000, "protocol": "TCP"},
         {"name": "grpc", "port": 8000, "protocol": "TCP", "appProtocol": "kubernetes.io/h2c"},
     ]
     assert piece["endpoints"] == [
         {
-            "addresses": ["127.0.0.1"],
+            "addresses": [pod["status"]["podIP"]],
             "conditions": {"ready": True, "serving": True, "terminating": False},
             "nodeName": NODE_NAME,
             "targetRef": target(pod),
@@ -211,9 +212,22 @@ def test_a_slice_is_labelled_owned_and_names_every_port() -> None:
     ]
     endpoints = unit.get("endpoints", "web") or {}
     assert endpoints["subsets"][0]["ports"] == [
-        {"port": 8000, "protocol": "TCP"},
+        {"port": 8000, "protocol": "TCP", "name": "web"},
         {"port": 8000, "protocol": "TCP", "name": "grpc", "appProtocol": "kubernetes.io/h2c"},
     ]
+
+
+def test_an_unnamed_port_is_named_empty_in_the_slice_and_omitted_in_endpoints() -> None:
+    unit = bench()
+    controller = EndpointsController(unit.ctx)
+    web_pod(unit, "web-a")
+    unit.create("services", service("web", {"port": 80, "targetPort": 8000}))
+    controller.reconcile(NAMESPACE, "web")
+    (piece,) = slices(unit)
+    # a pointer the slice controller always sets, a field Endpoints leaves out when empty
+    assert piece["ports"] == [{"name": "", "port": 8000, "protocol": "TCP"}]
+    endpoints = unit.get("endpoints", "web") or {}
+    assert endpoints["subsets"][0]["ports"] == [{"port": 8000, "protocol": "TCP"}]
 
 
 def test_the_slice_is_kept_and_updated_in_place_and_emptied_when_pods_go() -> None:

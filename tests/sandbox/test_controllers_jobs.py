@@ -212,10 +212,14 @@ def test_suspending_a_job_terminates_its_pods_gracefully(cluster: Cluster, tmp_p
     ready = tmp_path / "ready"
     stubborn = (
         "import signal, time; signal.signal(signal.SIGTERM, lambda *_: None); "
-        f"open({str(ready)!r}, 'w').close(); time.sleep(600)"
+        "open('/marks/ready', 'w').close(); time.sleep(600)"
     )
     spec = job("held", stubborn)
-    spec["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 3
+    pod_spec = spec["spec"]["template"]["spec"]
+    pod_spec["terminationGracePeriodSeconds"] = 3
+    # the mark is the host's, reached as a container reaches it: through a hostPath
+    pod_spec["volumes"] = [{"name": "marks", "hostPath": {"path": str(tmp_path)}}]
+    pod_spec["containers"][0]["volumeMounts"] = [{"name": "marks", "mountPath": "/marks"}]
     cluster.create("jobs", spec)
     running = cluster.wait_for(
         lambda: [

@@ -166,10 +166,8 @@ def test_a_failed_training_job_leaves_the_api_pods_never_ready(untrained: Sandbo
     # /readyz through the API server's pod proxy, as `kubectl get --raw` reaches it.
     readyz = httpx.get(f"{stack.url}/api/v1/namespaces/ml-course/pods/{pod}:8000/proxy/readyz")
     assert readyz.status_code == 503
-    # A cluster's pod names its mountPath (/models); a sandbox pod, a local process, sees the
-    # folder behind the volume, where its environment's paths are rewritten to.
-    models = stack.claim_dir("ml-course", "ml-model-pvc")
-    assert readyz.json() == {"status": "unready", "reason": f"no model published in {models} yet"}
+    # the pod names its mountPath, as on a cluster: it sees the volume where the spec mounts it
+    assert readyz.json() == {"status": "unready", "reason": "no model published in /models yet"}
 
     # The fix: train again with good data (make apply: delete the Job, apply the overlay).
     stack.kubectl(*KIT, "delete", "job", "iris-train-job")

@@ -299,3 +299,14 @@ def test_openapi_documents_every_endpoint(store, published):
     batch = schema["components"]["schemas"]["BatchRequest"]
     assert batch["properties"]["instances"]["maxItems"] == 10_000
     assert "V2InferRequest" in schema["components"]["schemas"]
+
+
+@pytest.mark.parametrize("path", ["/predict/batch", "/v1/models/iris:predict"])
+def test_a_body_that_is_not_utf8_is_422_not_a_crash(store, published, path):
+    # NUL bytes make json.loads guess UTF-32 and raise outside JSONDecodeError
+    with client_for(store.root) as client:
+        response = client.post(
+            path, content=b"\x00" * 5, headers={"Content-Type": "application/json"}
+        )
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("body: invalid JSON")

@@ -162,3 +162,20 @@ def test_bad_data_is_one_line_exit_2_and_nothing_published(
     assert len(lines) == 1
     assert reason in lines[0]
     assert ModelStore(tmp_path / "m").current_version() is None
+
+
+@pytest.mark.parametrize(
+    ("flags", "regularisation"),
+    [
+        (["--model-c", "0.5"], {"C": 0.5}),
+        (["--model-c", "0.5", "--label-column", "alcohol"], {"alpha": 2.0}),
+        (["--model-c", "0.5", "--model", "random_forest"], {}),
+    ],
+)
+def test_the_training_line_names_only_the_regularisation_the_model_has(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], regularisation: dict
+) -> None:
+    assert train(tmp_path, write_wine(tmp_path / "wine.csv"), *flags) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    [trained] = [line for line in lines if line["message"] == "trained model"]
+    assert {key: trained[key] for key in ("C", "alpha") if key in trained} == regularisation

@@ -213,6 +213,23 @@ def validate_service_spec(spec: Obj) -> ErrorList:
     return errors
 
 
+def _drop_type_dependent_fields(spec: Obj, old_spec: Obj) -> None:
+    """The service strategy's dropTypeDependentFields: a type change drops what only the old
+    type needs, when the user left it as it was (so `kubectl patch -p '{"spec":{"type":
+    "NodePort"}}'` of a LoadBalancer is not refused for its allocateLoadBalancerNodePorts)."""
+    kind = spec.get("type")
+    if kind == old_spec.get("type"):
+        return
+    if kind != "LoadBalancer":
+        for key in ("allocateLoadBalancerNodePorts", "loadBalancerClass"):
+            if key in spec and spec.get(key) == old_spec.get(key):
+                del spec[key]
+    if kind not in _WITH_NODE_PORTS:
+        for key in ("externalTrafficPolicy", "healthCheckNodePort"):
+            if key in spec and spec.get(key) == old_spec.get(key):
+                del spec[key]
+
+
 class ServiceStrategy(Strategy):
     name_rule = staticmethod(names.name_is_dns1035_label)
 
@@ -239,6 +256,8 @@ class ServiceStrategy(Strategy):
             spec.setdefault("ipFamilies", ["IPv4"])
             spec.setdefault("ipFamilyPolicy", "SingleStack")
             spec.setdefault("internalTrafficPolicy", "Cluster")
+        if old is not None:
+            _drop_type_dependent_fields(spec, old_spec)
         if kind == "LoadBalancer":
             spec.setdefault("allocateLoadBalancerNodePorts", True)
         old_ports = {p.get("port"): p for p in objects(old_spec.get("ports"))}

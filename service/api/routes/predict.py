@@ -43,6 +43,20 @@ def _documented(request: str, response: str) -> dict[str, Any]:
     }
 
 
+def _invalid_json(position: int, why: str) -> RequestValidationError:
+    return RequestValidationError(
+        [
+            {
+                "type": "json_invalid",
+                "loc": ("body", position),
+                "msg": "JSON decode error",
+                "input": {},
+                "ctx": {"error": why},
+            }
+        ]
+    )
+
+
 async def parse(request: Request, model: type[BaseModel]) -> BaseModel:
     """The body validated by `model`, or FastAPI's own 422 (locations under "body")."""
     body = await request.body()
@@ -51,19 +65,12 @@ async def parse(request: Request, model: type[BaseModel]) -> BaseModel:
             [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
         )
     try:
-        payload = json.loads(body)
+        # decoded first: json.loads guesses UTF-16/32 from NUL bytes and fails outside ValueError
+        payload = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise _invalid_json(exc.start, "the body is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
-        raise RequestValidationError(
-            [
-                {
-                    "type": "json_invalid",
-                    "loc": ("body", exc.pos),
-                    "msg": "JSON decode error",
-                    "input": {},
-                    "ctx": {"error": exc.msg},
-                }
-            ]
-        ) from None
+        raise _invalid_json(exc.pos, exc.msg) from None
     try:
         return model.model_validate(payload)
     except ValidationError as exc:

@@ -1,0 +1,33 @@
+"""The README's "Adapting the kit to your own model" on a copy of the kit: its three keys set
+in base/kustomization.yaml, as a user edits them, without touching the repository's own."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# What `make apply` and `kubectl kustomize overlays/...` read.
+KIT = ("Makefile", "base", "components", "overlays")
+
+
+def copy_kit(destination: Path) -> Path:
+    destination.mkdir(parents=True)
+    for name in KIT:
+        source = REPO_ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, destination / name)
+        else:
+            shutil.copy(source, destination / name)
+    return destination
+
+
+def set_keys(kit: Path, **keys: str) -> None:
+    """Set literals of the ConfigMap's generator in base/kustomization.yaml, each exactly once."""
+    path = kit / "base/kustomization.yaml"
+    text = path.read_text()
+    for key, value in keys.items():
+        text, found = re.subn(rf"^(\s*- {key}=).*$", rf"\g<1>{value}", text, flags=re.M)
+        assert found == 1, f"{key} is not a literal of the ConfigMap in base/kustomization.yaml"
+    path.write_text(text)
