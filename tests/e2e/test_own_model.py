@@ -96,8 +96,12 @@ def served_version(api: httpx.Client, old: str) -> dict[str, Any]:
     """GET /model once every replica behind the proxy has left ``old`` (a few answers in a row)."""
 
     def moved_on() -> dict[str, Any] | None:
-        answers = [api.get("/model").json() for _ in range(4)]
-        return answers[0] if all(a["version"] != old for a in answers) else None
+        # a replica between models, or none ready behind the proxy, answers without a version
+        answers = [api.get("/model") for _ in range(4)]
+        if any(a.status_code != 200 for a in answers):
+            return None
+        models = [a.json() for a in answers]
+        return models[0] if all(m["version"] != old for m in models) else None
 
     return wait_until(moved_on, 60, f"GET /model to report a version after {old}")
 
