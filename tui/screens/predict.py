@@ -72,8 +72,7 @@ def _label(form: ModelForm, field: FormField) -> str:
         hint = f"{seen}: {field.minimum} to {field.maximum}"
     else:
         hint = "a number"
-    if field.nullable:
-        hint += ", may be empty"
+    # That a field may stay empty is the placeholder's or the Select's "(empty)".
     return f"{name}  [dim]{hint}[/]"
 
 
@@ -153,7 +152,7 @@ class PredictScreen(IrisScreen):
                 widgets.append(
                     Select(
                         choices,
-                        value=text or Select.BLANK,
+                        value=text or Select.NULL,
                         allow_blank=field.nullable,
                         prompt="(empty)",
                         id=self._widget_id(form, field),
