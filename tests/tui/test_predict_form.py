@@ -312,3 +312,19 @@ async def test_the_form_rebuilds_when_the_served_signature_changes(
         expected = served_answer(server, body)
         assert expected["model_version"] == other
         assert answer_of(screen).startswith(f"{expected['churned_name']}  (class ")
+
+        # The API moves on before the app hears of it: the refused request brings the new form.
+        iris = iris_train(models)
+        for _ in range(100):
+            if httpx.get(server.url + "/model").json()["version"] == iris:
+                break
+            await pilot.pause(0.05)
+        await predict(app, pilot)
+        assert answer_of(screen).startswith("invalid input: ")
+        await app.workers.wait_for_complete()
+        for _ in range(100):
+            if screen.form.version == iris:
+                break
+            await pilot.pause(0.05)
+        assert screen.form.names == ("sepal_length", "sepal_width", "petal_length", "petal_width")
+        assert screen.query_one("#sepal_length", Input).value == "5.1"

@@ -45,6 +45,24 @@ COURSE_EXAMPLE = {
 HISTORY_COLUMNS = ("TIME", "INPUT", "CLASS", "P", "MODEL", "MS")
 COUNTS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
 WIDGET_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+# The screen's own widgets: a feature of the same name gets a field-<i> id instead.
+OWN_IDS = frozenset(
+    [
+        "predict-top",
+        "predict-form",
+        "predict-fields",
+        "predict-send",
+        "predict-result",
+        "answer",
+        "bars",
+        "answer-meta",
+        "batch-hint",
+        "batch-row",
+        "csv-path",
+        "batch-send",
+        "history",
+    ]
+)
 
 
 class FieldCheck(Validator):
@@ -136,8 +154,9 @@ class PredictScreen(IrisScreen):
 
     def _widget_id(self, form: ModelForm, field: FormField) -> str:
         # Any column name may be a feature; only some are valid widget ids.
-        if WIDGET_ID.fullmatch(field.name) and field.name != "csv-path":
-            return field.name
+        name = field.name
+        if WIDGET_ID.fullmatch(name) and name not in OWN_IDS and not name.startswith("field-"):
+            return name
         return f"field-{form.names.index(field.name)}"
 
     def _field_widgets(self, form: ModelForm, kept: dict[str, str]) -> list[Widget]:
@@ -302,8 +321,9 @@ class PredictScreen(IrisScreen):
             return
         self.error = message
         self.query_one("#answer", Static).update(f"[b red]{escape(message)}[/]")
-        # The model may have changed under the form (a refused field): look again.
-        self._load_form()
+        if message.startswith("invalid input"):
+            # The model may have changed under the form: look again.
+            self._load_form()
 
     def _remember(self, shown_input: str, prediction: Prediction, form: ModelForm) -> None:
         history = self.query_one("#history", DataTable)
