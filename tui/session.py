@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tui.cluster import actions, connection, kustomize, logs, predict
+from tui.cluster.predict import ModelForm, Value
 from tui.cluster.watch import ConnectionState, NamespaceWatch, WatchEvent
 
 PACKAGE_PARENT = Path(__file__).resolve().parent.parent
@@ -202,14 +203,18 @@ class ClusterSession:
         """The served model's version once it differs from ``old`` (the API reloads it)."""
         return self.predict_client().wait_for_new_version(old or None, timeout=timeout)
 
-    def predict(self, features: dict[str, float]) -> Asked:
+    def model_form(self) -> ModelForm | None:
+        """The served model's form (GET /model); None while no model is loaded."""
+        return self.predict_client().model_form()
+
+    def predict(self, features: dict[str, Value], target: str) -> Asked:
         client = self.predict_client()
         command = client.command("/predict", features)
-        return Asked([client.predict(features)], command, client.route)
+        return Asked([client.predict(features, target)], command, client.route)
 
-    def predict_csv(self, path: Path) -> Asked:
+    def predict_csv(self, path: Path, form: ModelForm) -> Asked:
         client = self.predict_client()
-        rows = predict.read_csv_rows(path)
+        rows = predict.read_csv_rows(path, form)
         command = client.command("/predict/batch", {"instances": rows[:3]})
         if len(rows) > 3:
             command += f"    # the first 3 of {len(rows)} rows"

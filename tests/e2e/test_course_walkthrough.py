@@ -137,8 +137,8 @@ class PredictionStream:
                 self.failures.append(str(error))
                 self.stop.wait(STREAM_PAUSE)
                 continue
-            if prediction.species_name != "setosa":
-                self.failures.append(f"answered {prediction.species_name} for a setosa")
+            if prediction.class_name != "setosa":
+                self.failures.append(f"answered {prediction.class_name} for a setosa")
             self.versions.append(prediction.model_version)
             self.stop.wait(STREAM_PAUSE)
 
@@ -225,7 +225,7 @@ def test_course_on_the_sandbox(sandbox: SandboxProcess) -> None:
     try:
         assert predictor.route.startswith("API server proxy"), predictor.route
         prediction = predictor.predict(SETOSA)
-        assert prediction.species_name == "setosa"
+        assert prediction.class_name == "setosa"
         assert prediction.model_version == first_version
 
         # Batch: a CSV dropped into the volume's input folder, scored by a manual run.

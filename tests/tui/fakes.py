@@ -7,7 +7,7 @@ screens make from fixed data, and lets a test push watch events itself.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from kubernetes.client import ApiClient
 
 from tui.cluster.connection import ClusterError, Connection
 from tui.cluster.logs import LogEnd, LogLine
-from tui.cluster.predict import Prediction
+from tui.cluster.predict import IRIS_FORM, ModelForm, Prediction, Value, read_csv_rows
 from tui.cluster.watch import KINDS, ConnectionState, WatchEvent
 from tui.session import Asked, ClusterSession, Options, Rendered
 
@@ -342,8 +342,11 @@ class FakeSession(ClusterSession):
             for name in ("autoscale", "cloud-loadbalancer", "gpu", "minikube")
         ]
 
-    def predict(self, features: dict[str, float]) -> Asked:
-        setosa = features["petal_length"] < 2.5
+    def model_form(self) -> ModelForm | None:
+        return replace(IRIS_FORM, version=self.served)
+
+    def predict(self, features: dict[str, Value], target: str) -> Asked:
+        setosa = float(features["petal_length"] or 0) < 2.5
         probabilities = (
             {"setosa": 0.97, "versicolor": 0.02, "virginica": 0.01}
             if setosa
@@ -354,11 +357,9 @@ class FakeSession(ClusterSession):
         prediction = Prediction(index, best, probabilities, MODEL_VERSION, 12.5)
         return Asked([prediction], "curl -s -X POST http://iris/predict", "fake route")
 
-    def predict_csv(self, path: Path) -> Asked:
-        rows = [line.split(",") for line in path.read_text().splitlines()[1:] if line]
+    def predict_csv(self, path: Path, form: ModelForm) -> Asked:
         predictions = [
-            self.predict(dict(zip(FEATURES, map(float, row), strict=True))).predictions[0]
-            for row in rows
+            self.predict(row, form.target).predictions[0] for row in read_csv_rows(path, form)
         ]
         return Asked(predictions, "curl -s -X POST http://iris/predict/batch", "fake route")
 

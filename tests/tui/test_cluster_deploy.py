@@ -120,12 +120,12 @@ def test_predict_through_the_service_proxy(stack_conn: Connection) -> None:
     try:
         assert "proxy" in api.route
         result = api.predict(SETOSA)
-        assert result.species_name == "setosa" and result.species_index == 0
+        assert result.class_name == "setosa" and result.class_index == 0
         assert result.probabilities["setosa"] > 0.5
         info = api.model_info()
         assert info is not None and result.model_version == info["version"]
         batch = api.predict_rows([list(SETOSA.values()), list(VIRGINICA.values())])
-        assert [p.species_name for p in batch] == ["setosa", "virginica"]
+        assert [p.class_name for p in batch] == ["setosa", "virginica"]
         with pytest.raises(PredictError, match=r"invalid input: .*sepal_length"):
             api.predict({**SETOSA, "sepal_length": 1000.0})
         assert (

@@ -260,29 +260,96 @@ def test_scale_rejects_bad_replica_counts(kubeconfig: Path) -> None:
             actions.scale(conn, "iris-api", bad)  # type: ignore[arg-type]
 
 
-def test_validate_reports_each_bad_field() -> None:
-    errors = predict.validate(
+def test_the_iris_form_reports_each_bad_field() -> None:
+    form = predict.IRIS_FORM
+    problems = form.problems(
         {"sepal_length": "5.1", "sepal_width": "abc", "petal_length": "-1", "petal_width": ""}
     )
-    assert set(errors) == {"sepal_width", "petal_length", "petal_width"}
-    assert "not a number" in errors["sepal_width"]
-    assert "between 0 and 100" in errors["petal_length"]
-    assert errors["petal_width"] == "required"
-    assert predict.validate({n: "1" for n in predict.FEATURE_NAMES}) == {}
-    assert predict.validate({**{n: "1" for n in predict.FEATURE_NAMES}, "sepal_width": "nan"})
+    assert problems == {
+        "sepal_width": "'abc' is not a number",
+        "petal_length": "must be between 0 and 100",
+        "petal_width": "required",
+    }
+    assert form.problems(dict.fromkeys(form.names, "1")) == {}
+    assert form.problems({**dict.fromkeys(form.names, "1"), "sepal_width": "nan"}) == {
+        "sepal_width": "'nan' is not a finite number"
+    }
+
+
+CUSTOMERS_INFO = {
+    "version": "v7",
+    "task": "classification",
+    "target": "churned",
+    "class_names": ["no", "yes"],
+    "features": [
+        {"name": "tenure_months", "type": "numeric", "nullable": False, "min": 1, "max": 71},
+        {"name": "monthly_charges", "type": "numeric", "nullable": True, "min": 20, "max": 99},
+        {"name": "plan", "type": "categorical", "nullable": True, "categories": ["basic", "pro"]},
+    ],
+}
+
+
+def test_a_form_from_get_model_checks_types_categories_and_empty_fields() -> None:
+    form = predict.ModelForm.from_info(CUSTOMERS_INFO)
+    assert (form.version, form.task, form.target, form.names) == (
+        "v7",
+        "classification",
+        "churned",
+        ("tenure_months", "monthly_charges", "plan"),
+    )
+    problems = form.problems({"tenure_months": "", "monthly_charges": "x", "plan": "gold"})
+    assert problems == {
+        "tenure_months": "required",
+        "monthly_charges": "'x' is not a number",
+        "plan": "'gold' is not one of basic, pro",
+    }
+    # Empty nullable fields are left out of the body: the API imputes them.
+    texts = {"tenure_months": "12", "monthly_charges": " ", "plan": "pro"}
+    assert form.problems(texts) == {}
+    assert form.values(texts) == {"tenure_months": 12.0, "plan": "pro"}
+    assert (
+        form.signature == predict.ModelForm.from_info({**CUSTOMERS_INFO, "version": "v8"}).signature
+    )
+    assert form.signature != predict.IRIS_FORM.signature
+    with pytest.raises(predict.PredictError, match="unexpected way"):
+        predict.ModelForm.from_info({**CUSTOMERS_INFO, "features": [{"name": "a", "type": "date"}]})
 
 
 def test_read_csv_rows_by_header_or_position(tmp_path: Path) -> None:
     named = tmp_path / "named.csv"
     named.write_text("petal_width,petal_length,sepal_width,sepal_length,label\n0.2,1.4,3.5,5.1,x\n")
-    assert predict.read_csv_rows(named) == [[5.1, 3.5, 1.4, 0.2]]
+    assert predict.read_csv_rows(named) == [
+        {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+    ]
     plain = tmp_path / "plain.csv"
     plain.write_text("5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n")
-    assert predict.read_csv_rows(plain) == [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
+    assert [list(row.values()) for row in predict.read_csv_rows(plain)] == [
+        [5.1, 3.5, 1.4, 0.2],
+        [6.7, 3.0, 5.2, 2.3],
+    ]
     bad = tmp_path / "bad.csv"
-    bad.write_text("a,b,c,d\n5.1,3.5,x,0.2\n")
-    with pytest.raises(predict.PredictError, match=r"bad.csv line 2: petal_length"):
+    bad.write_text("sepal_length,sepal_width,petal_length,petal_width\n5.1,3.5,x,0.2\n")
+    with pytest.raises(predict.PredictError, match=r"bad.csv line 2: petal_length: 'x' is not"):
         predict.read_csv_rows(bad)
+    unnamed = tmp_path / "unnamed.csv"
+    unnamed.write_text("a,b,c,d\n5.1,3.5,1.4,0.2\n")
+    with pytest.raises(predict.PredictError, match=r"the header names none of sepal_length"):
+        predict.read_csv_rows(unnamed)
+
+
+def test_csv_columns_by_name_leave_out_the_id_and_may_omit_a_nullable_one(
+    tmp_path: Path,
+) -> None:
+    form = predict.ModelForm.from_info(CUSTOMERS_INFO)
+    customers = tmp_path / "customers.csv"
+    customers.write_text("customer_id,plan,tenure_months\nC-1,basic,3\nC-2,,40\n")
+    assert predict.read_csv_rows(customers, form) == [
+        {"tenure_months": 3.0, "plan": "basic"},
+        {"tenure_months": 40.0},
+    ]
+    customers.write_text("customer_id,plan\nC-1,basic\n")
+    with pytest.raises(predict.PredictError, match=r"customers\.csv has no column tenure_months"):
+        predict.read_csv_rows(customers, form)
 
 
 def client_answering(status: int, body: object) -> predict.PredictClient:
@@ -304,9 +371,34 @@ def test_prediction_parsed() -> None:
         "model_version": "v1",
     }
     result = client_answering(200, answer).predict(FEATURES)
-    assert (result.species_name, result.species_index, result.model_version) == ("setosa", 0, "v1")
+    assert (result.class_name, result.class_index, result.model_version) == ("setosa", 0, "v1")
     assert result.probabilities["setosa"] == 0.97
     assert result.latency_ms >= 0
+
+
+def test_regression_and_batch_answers_parsed() -> None:
+    value = client_answering(200, {"alcohol": 13.2, "model_version": "v2"}).predict(
+        {"hue": 1.0}, target="alcohol"
+    )
+    assert (value.value, value.class_name, value.probabilities) == (13.2, None, {})
+    rows = client_answering(200, {"predictions": [12.5, 14.0], "model_version": "v2"})
+    assert [p.value for p in rows.predict_rows([{"hue": 1.0}, [0.8]])] == [12.5, 14.0]
+    classes = client_answering(
+        200,
+        {
+            "predictions": [1, 0],
+            "churned_names": ["yes", "no"],
+            "probabilities": [[0.2, 0.8], [0.9, 0.1]],
+            "class_names": ["no", "yes"],
+            "model_version": "v3",
+        },
+    ).predict_rows([{"plan": "basic"}, {"plan": "pro"}])
+    assert [(p.class_index, p.class_name, p.probabilities["yes"]) for p in classes] == [
+        (1, "yes", 0.8),
+        (0, "no", 0.1),
+    ]
+    with pytest.raises(predict.PredictError, match="unexpected prediction"):
+        client_answering(200, {"model_version": "v2"}).predict({"hue": 1.0}, target="alcohol")
 
 
 @pytest.mark.parametrize(

@@ -93,14 +93,18 @@ kustomize.py
     known_fix(output) -> str | None   what to do about a failure kubectl printed
 
 predict.py
-    PredictError(Exception); Prediction(species_index, species_name, probabilities,
-        model_version, latency_ms)
+    PredictError(Exception); Prediction(class_index, class_name, probabilities,
+        model_version, latency_ms, value)  (value: regression; the class fields None)
     PredictClient.for_cluster(conn, api_url=None, api_key=None)  .route says how it is reached
         (--api-url, LoadBalancer, NodePort, else the API server's service proxy). API key:
         argument, $IRIS_API_KEY, else Secret iris-api-secret (API_KEY) if readable.
-    .predict(features: {name: float}) -> Prediction; .predict_rows(rows)
+    .predict(features: {name: value}, target="species") -> Prediction;
+        .predict_rows(rows: [{name: value}]); .model_form() -> ModelForm | None
     .model_info() -> dict | None; .wait_for_new_version(old, *, timeout, interval, stop) -> str
     .command(path="/predict", body) -> equivalent kubectl/curl line; .close()
-    validate(texts: {name: str}) -> {field: error}
-    read_csv_rows(path) -> list[list[float]]; FEATURE_NAMES
+    ModelForm.from_info(GET /model): .fields (FormField: name, kind, nullable, minimum,
+        maximum, bounds, categories; .problem(text) -> reason | None), .signature,
+        .problems(texts) -> {field: reason}, .values(texts) -> request body; IRIS_FORM
+    read_csv_rows(path, form=IRIS_FORM) -> [{name: value}] by header name (extra columns
+        dropped), or in field order without a header
 """

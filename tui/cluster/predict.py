@@ -1,4 +1,7 @@
-"""Asking the deployed Iris API for predictions, over whichever route reaches it.
+"""Asking the deployed model API for predictions, over whichever route reaches it.
+
+The form a client fills in is the served model's (``ModelForm``, from GET /model): named
+fields, numeric or categorical; the answer is a class with probabilities or a value.
 
 Routes, in order: the ``--api-url`` given; the Service's LoadBalancer address; its NodePort
 on a node address; else the API server's service proxy with the kubeconfig's credentials,
@@ -17,7 +20,7 @@ import shlex
 import ssl
 import threading
 import time
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,13 +31,14 @@ from kubernetes import client
 from tui.cluster.connection import Connection, call_json
 from tui.cluster.names import API_SECRET, API_SERVICE, API_SERVICE_PORT
 
-FEATURE_NAMES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
-MAX_MEASUREMENT_CM = 100.0
+IRIS_FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
 API_KEY_ENV = "IRIS_API_KEY"
 API_KEY_HEADER = "X-API-Key"
 PROBE_TIMEOUT = 1.0
 REQUEST_TIMEOUT = 10.0
 CSV_CHUNK_ROWS = 1000
+
+Value = float | str | None
 
 
 class PredictError(Exception):
@@ -43,34 +47,149 @@ class PredictError(Exception):
 
 @dataclass(frozen=True)
 class Prediction:
-    species_index: int
-    species_name: str
+    """A class with its probabilities, or for regression the predicted ``value``."""
+
+    class_index: int | None
+    class_name: str | None
     probabilities: dict[str, float]
     model_version: str
     latency_ms: float
+    value: float | None = None
 
 
-def validate(texts: Mapping[str, str]) -> dict[str, str]:
-    """Errors by field for the four measurements as typed (empty when all are valid)."""
-    errors = {}
-    for name in FEATURE_NAMES:
-        text = (texts.get(name) or "").strip()
+@dataclass(frozen=True)
+class FormField:
+    """One input of the served model as GET /model describes it."""
+
+    name: str
+    kind: str  # "numeric" or "categorical"
+    nullable: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+    bounds: tuple[float, float] | None = None
+    categories: tuple[str, ...] = ()
+
+    def problem(self, text: str) -> str | None:
+        """Why ``text`` cannot be sent for this field, or None when it can."""
+        text = text.strip()
         if not text:
-            errors[name] = "required"
-            continue
+            return None if self.nullable else "required"
+        if self.kind == "categorical":
+            if text in self.categories:
+                return None
+            return f"{text!r} is not one of {', '.join(self.categories)}"
         try:
             value = float(text)
         except ValueError:
-            errors[name] = f"{text!r} is not a number"
-            continue
-        if not math.isfinite(value) or not 0 <= value <= MAX_MEASUREMENT_CM:
-            errors[name] = f"must be between 0 and {MAX_MEASUREMENT_CM:g} cm"
-    return errors
+            return f"{text!r} is not a number"
+        if not math.isfinite(value):
+            return f"{text!r} is not a finite number"
+        if self.bounds is not None and not self.bounds[0] <= value <= self.bounds[1]:
+            return f"must be between {self.bounds[0]:g} and {self.bounds[1]:g}"
+        return None
+
+    def value(self, text: str) -> Value:
+        """The JSON value of a valid ``text`` (None for an empty nullable field)."""
+        text = text.strip()
+        if not text:
+            return None
+        return text if self.kind == "categorical" else float(text)
 
 
-def read_csv_rows(path: Path) -> list[list[float]]:
-    """Rows of four measurements from a CSV: by header names if it has them, else the first
-    four columns."""
+@dataclass(frozen=True)
+class ModelForm:
+    """What a prediction form needs to know about the served model."""
+
+    version: str
+    task: str
+    target: str
+    fields: tuple[FormField, ...]
+    class_names: tuple[str, ...] = ()
+
+    @property
+    def signature(self) -> tuple[object, ...]:
+        """Everything but the version: a new version with the same signature keeps the form."""
+        return (self.task, self.target, self.fields, self.class_names)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+    @classmethod
+    def from_info(cls, info: Mapping[str, Any]) -> ModelForm:
+        """The form of a GET /model answer."""
+        try:
+            fields = tuple(_form_field(f) for f in info["features"])
+            task = str(info["task"])
+            if task not in ("classification", "regression") or not fields:
+                raise ValueError(task)
+            return cls(
+                version=str(info["version"]),
+                task=task,
+                target=str(info["target"]),
+                fields=fields,
+                class_names=tuple(str(c) for c in info.get("class_names") or ()),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PredictError("the API described its model in an unexpected way") from exc
+
+    def problems(self, texts: Mapping[str, str]) -> dict[str, str]:
+        """Why each field as typed cannot be sent (empty when all can)."""
+        problems = {}
+        for field in self.fields:
+            problem = field.problem(texts.get(field.name) or "")
+            if problem:
+                problems[field.name] = problem
+        return problems
+
+    def values(self, texts: Mapping[str, str]) -> dict[str, Value]:
+        """The request body of valid ``texts``; empty nullable fields are left out (imputed)."""
+        body: dict[str, Value] = {}
+        for field in self.fields:
+            value = field.value(texts.get(field.name) or "")
+            if value is not None:
+                body[field.name] = value
+        return body
+
+
+def _form_field(data: Mapping[str, Any]) -> FormField:
+    bounds = data.get("bounds")
+    return FormField(
+        name=str(data["name"]),
+        kind=str(data["type"]) if data["type"] in ("numeric", "categorical") else _bad(data),
+        nullable=bool(data.get("nullable", False)),
+        minimum=None if data.get("min") is None else float(data["min"]),
+        maximum=None if data.get("max") is None else float(data["max"]),
+        bounds=(float(bounds[0]), float(bounds[1])) if bounds else None,
+        categories=tuple(str(c) for c in data.get("categories") or ()),
+    )
+
+
+def _bad(data: Mapping[str, Any]) -> str:
+    raise ValueError(f"feature {data.get('name')!r} of type {data.get('type')!r}")
+
+
+# The kit's default model, as its API describes it: the form shown before the API answers.
+IRIS_FORM = ModelForm(
+    version="",
+    task="classification",
+    target="species",
+    fields=tuple(
+        FormField(name, "numeric", minimum=low, maximum=high, bounds=(0.0, 100.0))
+        for name, low, high in zip(
+            IRIS_FEATURES, (4.3, 2.0, 1.0, 0.1), (7.9, 4.4, 6.9, 2.5), strict=True
+        )
+    ),
+    class_names=("setosa", "versicolor", "virginica"),
+)
+
+
+def read_csv_rows(path: Path, form: ModelForm = IRIS_FORM) -> list[dict[str, Value]]:
+    """Each row of a CSV as a request object of the form's fields.
+
+    Columns are taken by header name, in any order; other columns (an id) are not sent, since
+    the API refuses unknown fields. A CSV without a header holds the fields in order.
+    """
     try:
         with path.open(newline="") as handle:
             rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
@@ -78,23 +197,26 @@ def read_csv_rows(path: Path) -> list[list[float]]:
         raise PredictError(f"cannot read {path}: {exc}") from exc
     if not rows:
         raise PredictError(f"{path} has no rows")
-    header = [cell.strip().lower() for cell in rows[0]]
-    if all(name in header for name in FEATURE_NAMES):
-        columns = [header.index(name) for name in FEATURE_NAMES]
+    header = [cell.strip() for cell in rows[0]]
+    if any(name in header for name in form.names):
+        missing = [f.name for f in form.fields if f.name not in header and not f.nullable]
+        if missing:
+            raise PredictError(f"{path.name} has no column {', '.join(missing)}")
+        columns = {n: header.index(n) for n in form.names if n in header}
+        data, first = rows[1:], 2
+    elif any(_is_number(cell) for cell in rows[0]):
+        columns = {n: i for i, n in enumerate(form.names)}
+        data, first = rows, 1
     else:
-        columns = [0, 1, 2, 3]
-    # A header is a first row without a single number in it.
-    has_header = not any(_is_number(cell) for cell in rows[0])
+        raise PredictError(f"{path.name}: the header names none of {', '.join(form.names)}")
     result = []
-    for number, row in enumerate(rows[1:] if has_header else rows, start=2 if has_header else 1):
-        cells = {
-            n: row[i] if i < len(row) else "" for n, i in zip(FEATURE_NAMES, columns, strict=True)
-        }
-        errors = validate(cells)
-        if errors:
-            detail = "; ".join(f"{name}: {why}" for name, why in errors.items())
+    for number, row in enumerate(data, start=first):
+        texts = {n: row[i] if i < len(row) else "" for n, i in columns.items()}
+        problems = form.problems(texts)
+        if problems:
+            detail = "; ".join(f"{name}: {why}" for name, why in problems.items())
             raise PredictError(f"{path.name} line {number}: {detail}")
-        result.append([float(cells[name]) for name in FEATURE_NAMES])
+        result.append(form.values(texts))
     if not result:
         raise PredictError(f"{path} has no data rows")
     return result
@@ -160,17 +282,20 @@ class PredictClient:
     def close(self) -> None:
         self._http.close()
 
-    def predict(self, features: Mapping[str, float]) -> Prediction:
-        """One flower's species; ``features`` holds the four measurements in centimetres."""
-        body = {name: features[name] for name in FEATURE_NAMES}
+    def predict(self, features: Mapping[str, Value], target: str = "species") -> Prediction:
+        """One row's answer; ``features`` are the named fields, ``target`` the label the
+        answer is named after (GET /model says it)."""
         started = time.perf_counter()
-        data = self._post("/predict", body)
+        data = self._post("/predict", dict(features))
         latency = (time.perf_counter() - started) * 1000
-        return _prediction(data, str(data.get("model_version", "")), latency)
+        return _prediction(data, target, latency)
 
-    def predict_rows(self, rows: Iterable[list[float]]) -> list[Prediction]:
-        """Species of many flowers through /predict/batch (in chunks)."""
-        rows = list(rows)
+    def predict_rows(
+        self, rows: Iterable[Mapping[str, Value] | Sequence[Value]]
+    ) -> list[Prediction]:
+        """The answers for many rows through /predict/batch: objects of named fields, or
+        values in the signature's order (the API takes both)."""
+        rows = [row if isinstance(row, Mapping) else list(row) for row in rows]
         predictions: list[Prediction] = []
         for start in range(0, len(rows), CSV_CHUNK_ROWS):
             chunk = rows[start : start + CSV_CHUNK_ROWS]
@@ -179,6 +304,11 @@ class PredictClient:
             latency = (time.perf_counter() - began) * 1000 / max(len(chunk), 1)
             predictions += _batch_predictions(data, latency)
         return predictions
+
+    def model_form(self) -> ModelForm | None:
+        """The served model's form, or None while none is loaded."""
+        info = self.model_info()
+        return None if info is None else ModelForm.from_info(info)
 
     def model_info(self) -> dict[str, Any] | None:
         """GET /model: the loaded model's description, or None while none is loaded."""
@@ -277,36 +407,43 @@ class PredictClient:
         return f"cannot reach the API at {self.route}: {exc or type(exc).__name__}"
 
 
-def _prediction(data: Mapping[str, Any], version: str, latency_ms: float) -> Prediction:
+def _prediction(data: Mapping[str, Any], target: str, latency_ms: float) -> Prediction:
     try:
+        version = str(data["model_version"])
+        if "probabilities" not in data:
+            return Prediction(None, None, {}, version, latency_ms, value=float(data[target]))
         return Prediction(
-            species_index=int(data["species_index"]),
-            species_name=str(data["species_name"]),
-            probabilities={str(k): float(v) for k, v in (data.get("probabilities") or {}).items()},
+            class_index=int(data[f"{target}_index"]),
+            class_name=str(data[f"{target}_name"]),
+            probabilities={str(k): float(v) for k, v in data["probabilities"].items()},
             model_version=version,
             latency_ms=latency_ms,
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise PredictError(f"the API answered with an unexpected prediction: {data}") from exc
 
 
 def _batch_predictions(data: Mapping[str, Any], latency_ms: float) -> list[Prediction]:
-    """Rows of the column-wise /predict/batch answer."""
+    """Rows of the column-wise /predict/batch answer (class indices, or regression values)."""
     try:
+        version = str(data["model_version"])
+        if "class_names" not in data:
+            return [
+                Prediction(None, None, {}, version, latency_ms, value=float(value))
+                for value in data["predictions"]
+            ]
         classes = [str(name) for name in data["class_names"]]
         return [
             Prediction(
-                species_index=int(index),
-                species_name=str(name),
+                class_index=int(index),
+                class_name=classes[int(index)],
                 probabilities=dict(zip(classes, map(float, row), strict=True)),
-                model_version=str(data["model_version"]),
+                model_version=version,
                 latency_ms=latency_ms,
             )
-            for index, name, row in zip(
-                data["predictions"], data["species_names"], data["probabilities"], strict=True
-            )
+            for index, row in zip(data["predictions"], data["probabilities"], strict=True)
         ]
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise PredictError("the API answered /predict/batch with an unexpected body") from exc
 
 
