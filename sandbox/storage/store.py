@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -42,6 +43,7 @@ HISTORY_SIZE = 5000
 ORPHAN_FINALIZER = "orphan"
 FOREGROUND_FINALIZER = "foregroundDeletion"
 FLUSH_DELAY = 0.2
+FLUSH_SPACING = 4  # the flusher waits 4x its last save: at most a fifth of the time
 
 
 def now_rfc3339() -> str:
@@ -345,6 +347,9 @@ class Store:
         return result
 
     def subscribe(self, callback: Listener) -> Callable[[], None]:
+        """Call ``callback(event, resource, obj)`` after each write, outside the lock. ``obj``
+        is the write's recorded snapshot, shared with the watch history and every listener:
+        it must only be read (a listener that keeps or changes it copies it)."""
         with self._dispatch_lock:
             self._listeners.append(callback)
 
@@ -444,7 +449,10 @@ class Store:
                     event, resource, obj = self._pending.popleft()
                 for listener in list(self._listeners):
                     try:
-                        listener(event, resource, copy.deepcopy(obj))
+                        # The recorded snapshot itself, shared: a copy for each of some
+                        # twenty listeners (controllers, every open watch) made each write
+                        # cost as much as the writes of twenty.
+                        listener(event, resource, obj)
                     except Exception:
                         log.exception("store listener failed on %s %s", event, resource)
 
@@ -486,9 +494,15 @@ class Store:
         os.replace(tmp, self._path)
 
     def _flush_loop(self) -> None:
+        delay = FLUSH_DELAY
         while not self._closed.is_set():
-            if self._dirty.wait(timeout=0.5) and not self._closed.wait(FLUSH_DELAY):
+            if self._dirty.wait(timeout=0.5) and not self._closed.wait(delay):
+                started = time.monotonic()
                 try:
                     self._save()
                 except OSError:
                     log.exception("cannot write the sandbox state")
+                # Each save writes every object: with thousands stored and writes never
+                # pausing, saving every FLUSH_DELAY took most of a core (and the GIL) from
+                # the server. Waiting in proportion to the last save bounds its share.
+                delay = max(FLUSH_DELAY, (time.monotonic() - started) * FLUSH_SPACING)
