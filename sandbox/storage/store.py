@@ -111,6 +111,9 @@ class Store:
     def __init__(self, state_dir: Path | None):
         self._lock = threading.RLock()
         self._objects: dict[Key, Obj] = {}
+        # The same objects by resource: a list of services must not walk a thousand pods,
+        # and controllers list small kinds on every pod event.
+        self._by_resource: dict[str, dict[Key, Obj]] = {}
         self.resource_version = 1
         # (resourceVersion, event, resource, object, object before the write or None)
         self._history: deque[tuple[int, str, str, Obj, Obj | None]] = deque(maxlen=HISTORY_SIZE)
@@ -159,20 +162,17 @@ class Store:
         fields_ok = field_matcher(field_selector, resource)
         with self._lock:
             if at is None or at >= self.resource_version:
-                objects, version = self._objects, self.resource_version
+                objects = self._by_resource.get(resource, {})
+                version = self.resource_version
             else:
                 snapshot = self._objects_at(resource, at)
                 if snapshot is None:
                     raise Compacted(at)
                 objects, version = snapshot, at
-            # Filter before sorting: controllers list small kinds (services, budgets) on
-            # every pod event, and sorting every stored object each time made writes slow
-            # down as pods accumulated.
             chosen = [
                 (key, obj)
                 for key, obj in objects.items()
-                if key[0] == resource
-                and (namespace is None or key[1] == namespace)
+                if (namespace is None or key[1] == namespace)
                 and labels_ok(obj)
                 and fields_ok(obj)
                 and (where is None or where(obj))
@@ -187,8 +187,8 @@ class Store:
         if before is None:
             return None
         objects: dict[Key, Obj] = {}
-        for key, obj in self._objects.items():
-            if key[0] == resource and obj["metadata"].get("uid", "") not in before:
+        for key, obj in self._by_resource.get(resource, {}).items():
+            if obj["metadata"].get("uid", "") not in before:
                 objects[key] = obj
         for old in before.values():
             if old is not None:
@@ -413,12 +413,14 @@ class Store:
         self.resource_version += 1
         obj["metadata"]["resourceVersion"] = str(self.resource_version)
         self._objects[key] = obj
+        self._by_resource.setdefault(key[0], {})[key] = obj
         self._record(key, event, obj)
 
     def _remove(self, key: Key) -> Obj:
         """Remove an object; watchers see its last stored state (as etcd hands it) at a new
         resourceVersion."""
         obj = self._objects.pop(key)
+        del self._by_resource[key[0]][key]
         self.resource_version += 1
         obj["metadata"]["resourceVersion"] = str(self.resource_version)
         self._record(key, "DELETED", obj)
@@ -472,6 +474,7 @@ class Store:
             obj = entry["object"]
             key = _key_of(entry["resource"], obj)
             self._objects[key] = obj
+            self._by_resource.setdefault(key[0], {})[key] = obj
             self._snapshots[key] = copy.deepcopy(obj)
 
     def _save(self) -> None:
