@@ -33,7 +33,7 @@ _SFIXED32, _SFIXED64, _SINT32, _SINT64 = 15, 16, 17, 18
 
 @functools.cache
 def _table() -> dict[str, dict[str, Any]]:
-    text = resources.files("sandbox.api").joinpath("protobuf_fields.json").read_text()
+    text = resources.files("sandbox.apiserver").joinpath("protobuf_fields.json").read_text()
     table: dict[str, dict[str, Any]] = json.loads(text)
     return table
 
