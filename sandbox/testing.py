@@ -42,10 +42,8 @@ class SandboxProcess:
         self._process: subprocess.Popen[bytes] | None = None
         self._output = self.state_dir / "sandbox.out"
 
-    def start(self) -> SandboxProcess:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        ready = self.state_dir / "ready"
-        ready.unlink(missing_ok=True)
+    def command(self) -> list[str]:
+        """The server's command line (a bench may run the same server through a wrapper)."""
         command = [
             sys.executable,
             "-m",
@@ -62,9 +60,15 @@ class SandboxProcess:
         ]
         if not self.run_pods:
             command.append("--no-pods")
+        return command
+
+    def start(self) -> SandboxProcess:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        ready = self.state_dir / "ready"
+        ready.unlink(missing_ok=True)
         with self._output.open("ab") as output:
             self._process = subprocess.Popen(
-                command,
+                self.command(),
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

@@ -151,9 +151,13 @@ class Controller(ABC):
     def owned(self, resource: str, owner: Obj) -> list[Obj]:
         """The objects of ``resource`` whose controller reference is ``owner``."""
         meta = owner["metadata"]
-        items, _ = self.store.list(resource, meta.get("namespace"))
         uid = meta.get("uid")
-        return [item for item in items if (controller_ref(item) or {}).get("uid") == uid]
+        items, _ = self.store.list(
+            resource,
+            meta.get("namespace"),
+            where=lambda item: (controller_ref(item) or {}).get("uid") == uid,
+        )
+        return items
 
     def adopt(self, resource: str, owner: Obj) -> None:
         """ControllerRefManager: take as one's own the orphans (no controller reference) that
@@ -166,8 +170,14 @@ class Controller(ABC):
         selector = (owner.get("spec") or {}).get("selector")
         if not selector:
             return
-        items, _ = self.store.list(resource, meta.get("namespace"))
         reference = owner_reference(owner)
+
+        def candidate(item: Obj) -> bool:
+            # Only orphans (to claim) and its own (to release) can change hands.
+            ref = controller_ref(item)
+            return ref is None or ref.get("uid") == reference["uid"]
+
+        items, _ = self.store.list(resource, meta.get("namespace"), where=candidate)
         for item in items:
             if resource == "pods" and not is_pod_active(item):
                 continue  # claimPods is handed the active pods only (FilterActivePods)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[2]  # sandbox/kubelet/images.py -> the checkout
 # the kustomizations that pin the tag of the image the sandbox runs (newName would be another)
 PINNING = ("base/kustomization.yaml", "overlays/minikube/kustomization.yaml")
 LOCAL_IMAGE = "iris-ml"

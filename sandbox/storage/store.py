@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -42,6 +43,7 @@ HISTORY_SIZE = 5000
 ORPHAN_FINALIZER = "orphan"
 FOREGROUND_FINALIZER = "foregroundDeletion"
 FLUSH_DELAY = 0.2
+FLUSH_SPACING = 4  # the flusher waits 4x its last save: at most a fifth of the time
 
 
 def now_rfc3339() -> str:
@@ -109,6 +111,9 @@ class Store:
     def __init__(self, state_dir: Path | None):
         self._lock = threading.RLock()
         self._objects: dict[Key, Obj] = {}
+        # The same objects by resource: a list of services must not walk a thousand pods,
+        # and controllers list small kinds on every pod event.
+        self._by_resource: dict[str, dict[Key, Obj]] = {}
         self.resource_version = 1
         # (resourceVersion, event, resource, object, object before the write or None)
         self._history: deque[tuple[int, str, str, Obj, Obj | None]] = deque(maxlen=HISTORY_SIZE)
@@ -144,30 +149,33 @@ class Store:
         label_selector: str | None = None,
         field_selector: str | None = None,
         at: int | None = None,
+        where: Callable[[Obj], bool] | None = None,
     ) -> tuple[ObjList, int]:
         """The objects of ``resource`` that match, in etcd's key order, and the version they
         are at: now, or ``at`` (an earlier resourceVersion, as a chunked list's pages read
-        one snapshot). A version older than the watch history raises Compacted."""
+        one snapshot). A version older than the watch history raises Compacted.
+
+        ``where`` picks among the stored objects before any is copied (it must only read
+        them): a controller asking for the few pods it owns must not pay for copying every
+        pod of the namespace, as the informer's index spares a real one."""
         labels_ok = label_matcher(label_selector)
         fields_ok = field_matcher(field_selector, resource)
         with self._lock:
             if at is None or at >= self.resource_version:
-                objects, version = self._objects, self.resource_version
+                objects = self._by_resource.get(resource, {})
+                version = self.resource_version
             else:
                 snapshot = self._objects_at(resource, at)
                 if snapshot is None:
                     raise Compacted(at)
                 objects, version = snapshot, at
-            # Filter before sorting: controllers list small kinds (services, budgets) on
-            # every pod event, and sorting every stored object each time made writes slow
-            # down as pods accumulated.
             chosen = [
                 (key, obj)
                 for key, obj in objects.items()
-                if key[0] == resource
-                and (namespace is None or key[1] == namespace)
+                if (namespace is None or key[1] == namespace)
                 and labels_ok(obj)
                 and fields_ok(obj)
+                and (where is None or where(obj))
             ]
             chosen.sort(key=lambda entry: etcd_key(entry[0]))
             return [copy.deepcopy(obj) for _, obj in chosen], version
@@ -179,8 +187,8 @@ class Store:
         if before is None:
             return None
         objects: dict[Key, Obj] = {}
-        for key, obj in self._objects.items():
-            if key[0] == resource and obj["metadata"].get("uid", "") not in before:
+        for key, obj in self._by_resource.get(resource, {}).items():
+            if obj["metadata"].get("uid", "") not in before:
                 objects[key] = obj
         for old in before.values():
             if old is not None:
@@ -339,6 +347,9 @@ class Store:
         return result
 
     def subscribe(self, callback: Listener) -> Callable[[], None]:
+        """Call ``callback(event, resource, obj)`` after each write, outside the lock. ``obj``
+        is the write's recorded snapshot, shared with the watch history and every listener:
+        it must only be read (a listener that keeps or changes it copies it)."""
         with self._dispatch_lock:
             self._listeners.append(callback)
 
@@ -402,12 +413,14 @@ class Store:
         self.resource_version += 1
         obj["metadata"]["resourceVersion"] = str(self.resource_version)
         self._objects[key] = obj
+        self._by_resource.setdefault(key[0], {})[key] = obj
         self._record(key, event, obj)
 
     def _remove(self, key: Key) -> Obj:
         """Remove an object; watchers see its last stored state (as etcd hands it) at a new
         resourceVersion."""
         obj = self._objects.pop(key)
+        del self._by_resource[key[0]][key]
         self.resource_version += 1
         obj["metadata"]["resourceVersion"] = str(self.resource_version)
         self._record(key, "DELETED", obj)
@@ -438,7 +451,10 @@ class Store:
                     event, resource, obj = self._pending.popleft()
                 for listener in list(self._listeners):
                     try:
-                        listener(event, resource, copy.deepcopy(obj))
+                        # The recorded snapshot itself, shared: a copy for each of some
+                        # twenty listeners (controllers, every open watch) made each write
+                        # cost as much as the writes of twenty.
+                        listener(event, resource, obj)
                     except Exception:
                         log.exception("store listener failed on %s %s", event, resource)
 
@@ -458,6 +474,7 @@ class Store:
             obj = entry["object"]
             key = _key_of(entry["resource"], obj)
             self._objects[key] = obj
+            self._by_resource.setdefault(key[0], {})[key] = obj
             self._snapshots[key] = copy.deepcopy(obj)
 
     def _save(self) -> None:
@@ -480,9 +497,15 @@ class Store:
         os.replace(tmp, self._path)
 
     def _flush_loop(self) -> None:
+        delay = FLUSH_DELAY
         while not self._closed.is_set():
-            if self._dirty.wait(timeout=0.5) and not self._closed.wait(FLUSH_DELAY):
+            if self._dirty.wait(timeout=0.5) and not self._closed.wait(delay):
+                started = time.monotonic()
                 try:
                     self._save()
                 except OSError:
                     log.exception("cannot write the sandbox state")
+                # Each save writes every object: with thousands stored and writes never
+                # pausing, saving every FLUSH_DELAY took most of a core (and the GIL) from
+                # the server. Waiting in proportion to the last save bounds its share.
+                delay = max(FLUSH_DELAY, (time.monotonic() - started) * FLUSH_SPACING)

@@ -166,6 +166,31 @@ def test_listeners_get_events_in_write_order(store: Store) -> None:
     assert seen == [("ADDED", "a"), ("MODIFIED", "a"), ("DELETED", "a")]
 
 
+def test_list_where_picks_before_copying(store: Store) -> None:
+    for name in ("a", "b", "c"):
+        store.create("configmaps", configmap(name, labels={"keep": str(name != "b")}))
+    store.create("configmaps", configmap("d", namespace="other", labels={"keep": "True"}))
+    items, _ = store.list(
+        "configmaps", "ns", where=lambda obj: obj["metadata"]["labels"]["keep"] == "True"
+    )
+    assert [item["metadata"]["name"] for item in items] == ["a", "c"]
+    items[0]["data"]["k"] = "changed"
+    assert store.get("configmaps", "ns", "a")["data"]["k"] == "v"
+
+
+def test_listeners_share_the_recorded_snapshot(store: Store) -> None:
+    """Every listener is handed the write's snapshot, the one the watch history keeps."""
+    start = store.resource_version
+    seen: list[dict[str, Any]] = []
+    store.subscribe(lambda kind, resource, obj: seen.append(obj))
+    store.subscribe(lambda kind, resource, obj: seen.append(obj))
+    store.create("configmaps", configmap("a"))
+    history = store.events_since(start)
+    assert history is not None
+    assert seen[0] is seen[1]
+    assert seen[0] == history[0][3]
+
+
 def test_history_resumes_and_expires(tmp_path: Path) -> None:
     store = Store(tmp_path)
     start = store.resource_version
