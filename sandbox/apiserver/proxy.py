@@ -83,10 +83,14 @@ def service_upstream(store: Store, namespace: str, name_and_port: str) -> str:
     label_selector = ",".join(f"{key}={value}" for key, value in selector.items())
     pods, _ = store.list("pods", namespace, label_selector=label_selector)
     target = port.get("targetPort", port.get("port"))
+    # the service's endpoints: Ready pods not being deleted (a Terminating pod leaves the
+    # Endpoints at once, even while its Ready condition still says True)
     candidates = [
         address
         for pod in pods
-        if _pod_ready(pod) and (address := pod_address(pod, target)) is not None
+        if _pod_ready(pod)
+        and not (pod.get("metadata") or {}).get("deletionTimestamp")
+        and (address := pod_address(pod, target)) is not None
     ]
     if not candidates:
         raise _unavailable(f'no endpoints available for service "{name}"')
