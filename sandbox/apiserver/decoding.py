@@ -340,12 +340,12 @@ class _JsonDecoder:
             return
         if kind == "struct":
             if not isinstance(value, dict):
-                self._save(_json_kind(value), shape.go, struct, stack)
+                self._save(json_kind(value), shape.go, struct, stack)
                 return
             self._struct(value, shape, stack, at)
         elif kind == "map":
             if not isinstance(value, dict):
-                self._save(_json_kind(value), shape.go, struct, stack)
+                self._save(json_kind(value), shape.go, struct, stack)
                 return
             self._duplicates(value, at)
             elem = shape.elem
@@ -353,7 +353,7 @@ class _JsonDecoder:
                 self._value(item, elem, struct, stack, f"{at}.{key}" if at else key)
         elif kind == "list":
             if not isinstance(value, list):
-                self._save(_json_kind(value), shape.go, struct, stack)
+                self._save(json_kind(value), shape.go, struct, stack)
                 return
             elem = shape.elem
             for position, item in enumerate(value):
@@ -393,27 +393,27 @@ class _JsonDecoder:
                 raise _Abort(self._type_error(problem, "int32", struct, stack))
         elif kind == "time":
             if not isinstance(value, str):
-                raise _Abort(self._type_error(_json_kind(value), "string", struct, stack))
+                raise _Abort(self._type_error(json_kind(value), "string", struct, stack))
         elif kind == "int":
             problem = _int_problem(value, shape.go)
             if problem:
                 self._save(problem, shape.go, struct, stack)
         elif kind == "float":
             if isinstance(value, bool) or not isinstance(value, int | float):
-                self._save(_json_kind(value), shape.go, struct, stack)
+                self._save(json_kind(value), shape.go, struct, stack)
         elif kind == "bool":
             if not isinstance(value, bool):
-                self._save(_json_kind(value), shape.go, struct, stack)
+                self._save(json_kind(value), shape.go, struct, stack)
         elif kind == "bytes":
             if not isinstance(value, str):
-                self._save(_json_kind(value), shape.go, struct, stack)
+                self._save(json_kind(value), shape.go, struct, stack)
             elif self.error is None:
                 self.error = _base64_error(value)
         elif not isinstance(value, str):
-            self._save(_json_kind(value), shape.go, struct, stack)
+            self._save(json_kind(value), shape.go, struct, stack)
 
 
-def _json_kind(value: Any) -> str:
+def json_kind(value: Any) -> str:
     """How Go's decoder names a JSON value that does not fit (``UnmarshalTypeError.Value``)."""
     if isinstance(value, bool):
         return "bool"
@@ -428,7 +428,7 @@ def _json_kind(value: Any) -> str:
 
 def _int_problem(value: Any, go: str) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        return _json_kind(value)
+        return json_kind(value)
     low, high = _INT_RANGE.get(go, _INT_RANGE["int64"])
     if isinstance(value, float) or not low <= value <= high:
         return f"number {_number_text(value)}"
@@ -591,8 +591,7 @@ def load_patch(body: bytes, patch_type: str, directive: str) -> tuple[Any, list[
             into = "[]handlers.jsonPatchOp" if checking else "jsonpatch.Patch"
             prefix = "error decoding patch: " if checking else ""
             raise ApiError.bad_request(
-                f"{prefix}json: cannot unmarshal {_json_kind(document)} into Go value of type "
-                f"{into}"
+                f"{prefix}json: cannot unmarshal {json_kind(document)} into Go value of type {into}"
             )
         if checking:
             for position, operation in enumerate(document):
@@ -607,7 +606,7 @@ def load_patch(body: bytes, patch_type: str, directive: str) -> tuple[Any, list[
     if not isinstance(document, dict):
         prefix = "error decoding patch: " if patch_type.startswith("application/merge") else ""
         raise ApiError.bad_request(
-            f"{prefix}json: cannot unmarshal {_json_kind(document)} into Go value of type "
+            f"{prefix}json: cannot unmarshal {json_kind(document)} into Go value of type "
             "map[string]interface {}"
         )
     if checking:

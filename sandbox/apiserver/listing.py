@@ -20,6 +20,7 @@ from typing import Any
 from sandbox.apimachinery.errors import ApiError
 from sandbox.apimachinery.field import go_quote
 from sandbox.apimachinery.selectors import field_matcher, label_matcher
+from sandbox.apiserver.decoding import go_syntax_error, json_kind
 from sandbox.storage.store import Compacted, Store, etcd_key
 
 Obj = dict[str, Any]
@@ -193,16 +194,10 @@ def _token_fields(data: bytes) -> tuple[str, int, str]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:
-        if error.pos >= len(text.rstrip()):
-            raise ValueError("unexpected end of JSON input") from error
-        where = _SCANNER_CONTEXT.get(error.msg, "looking for beginning of value")
-        if error.msg == "Expecting ',' delimiter" and _innermost(text, error.pos) == "[":
-            where = "after array element"
-        raise ValueError(f"invalid character {_go_char(text[error.pos])} {where}") from error
+        raise ValueError(go_syntax_error(error)) from error
     if not isinstance(value, dict):
         raise ValueError(
-            f"json: cannot unmarshal {_json_kind(value)} into Go value of type "
-            "storage.continueToken"
+            f"json: cannot unmarshal {json_kind(value)} into Go value of type storage.continueToken"
         )
     # encoding/json matches keys case-insensitively; the last match wins.
     fields: dict[str, Any] = {}
@@ -221,61 +216,10 @@ def _token_fields(data: bytes) -> tuple[str, int, str]:
         if not isinstance(item, wanted) or isinstance(item, bool):
             go_type = "int64" if wanted is int else "string"
             raise ValueError(
-                f"json: cannot unmarshal {_json_kind(item)} into Go struct field "
+                f"json: cannot unmarshal {json_kind(item)} into Go struct field "
                 f"continueToken.{name} of type {go_type}"
             )
     return str(fields.get("v", "")), int(fields.get("rv", 0)), str(fields.get("start", ""))
-
-
-# Python's JSON errors, as the context encoding/json's scanner names.
-_SCANNER_CONTEXT = {
-    "Extra data": "after top-level value",
-    "Expecting ':' delimiter": "after object key",
-    "Expecting ',' delimiter": "after object key:value pair",
-    "Expecting property name enclosed in double quotes": (
-        "looking for beginning of object key string"
-    ),
-}
-
-
-def _innermost(text: str, pos: int) -> str:
-    """The bracket open at ``pos`` (strings skipped), to tell arrays from objects."""
-    stack: list[str] = []
-    in_string = escaped = False
-    for char in text[:pos]:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            stack.append(char)
-        elif char in "]}" and stack:
-            stack.pop()
-    return stack[-1] if stack else ""
-
-
-def _json_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
-
-
-def _go_char(char: str) -> str:
-    """encoding/json's quoteChar."""
-    if char == "'":
-        return "'\\''"
-    if char == '"':
-        return "'\"'"
-    return f"'{go_quote(char)[1:-1]}'"
 
 
 def _clean(path: str) -> str:
