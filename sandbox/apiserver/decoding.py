@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from sandbox.apimachinery import field
+from sandbox.apimachinery import field, quantity
 from sandbox.apimachinery.errors import ApiError
 from sandbox.apimachinery.field import Path, go_quote
 from sandbox.apiserver import openapi
@@ -52,19 +52,6 @@ _SPECIAL = {
     "io.k8s.apimachinery.pkg.runtime.RawExtension": "any",
 }
 _INT_RANGE = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
-# resource.ErrFormatWrong, ErrSuffix: what Quantity.UnmarshalJSON answers for a bad value.
-QUANTITY_FORMAT = (
-    "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
-)
-QUANTITY_SUFFIX = "unable to parse quantity's suffix"
-_QUANTITY_SUFFIXES = {"", "n", "u", "m", "k", "M", "G", "T", "P", "E"} | {
-    "Ki",
-    "Mi",
-    "Gi",
-    "Ti",
-    "Pi",
-    "Ei",
-}
 
 _warnings: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
     "decoding_warnings", default=None
@@ -382,7 +369,7 @@ class _JsonDecoder:
     def _scalar(self, value: Any, shape: Shape, struct: str, stack: tuple[str, ...]) -> None:
         kind = shape.kind
         if kind == "quantity":
-            problem = quantity_error(value)
+            problem = quantity.parse_error(value)
             if problem:
                 raise _Abort(problem)
         elif kind == "intstr":
@@ -449,31 +436,6 @@ def _base64_error(text: str) -> str | None:
         position = bad if bad is not None else len(text) - len(text) % 4
         return f"illegal base64 data at input byte {position}"
     return None
-
-
-def quantity_error(value: Any) -> str | None:
-    """What resource.ParseQuantity answers for a value (None: it is a quantity)."""
-    if isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, int | float):
-        return None
-    elif isinstance(value, str):
-        text = value.strip()
-    else:
-        return QUANTITY_FORMAT
-    if not text:
-        return QUANTITY_FORMAT
-    match = re.match(r"^[+-]?[0-9]*(?:\.[0-9]*)?", text)
-    rest = text[match.end() if match else 0 :]
-    suffix = re.match(r"^[eEinumkKMGTP]*[-+]?[0-9]*", rest)
-    if suffix is None or suffix.end() != len(rest):
-        return QUANTITY_FORMAT
-    if rest in _QUANTITY_SUFFIXES or re.fullmatch(r"[eE][-+]?[0-9]+", rest):
-        return None
-    return QUANTITY_SUFFIX
-
-
-# ------------------------------------------------------------------- entries
 
 
 def directive_of(value: str | None, options: str) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sandbox.apimachinery import quantity
 from sandbox.apimachinery.errors import ApiError
 from sandbox.apimachinery.field import go_quote
 from sandbox.apiserver import decoding
@@ -430,7 +431,7 @@ def test_every_served_kind_has_a_struct_shape() -> None:
     ],
 )
 def test_quantities_as_parse_quantity_reads_them(value: object, problem: str | None) -> None:
-    assert decoding.quantity_error(value) == problem
+    assert quantity.parse_error(value) == problem
 
 
 def test_the_first_type_error_is_reported_unless_an_unmarshaler_fails_later() -> None:

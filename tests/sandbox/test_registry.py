@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from sandbox.apimachinery import quantity
 from sandbox.apimachinery.errors import ApiError
 from sandbox.apiserver import registry
 from sandbox.apiserver.registry import cron, meta, names, pods, quantities
@@ -33,13 +34,13 @@ from sandbox.storage.store import Store
     ],
 )
 def test_quantities_print_as_resource_quantity_string(written: Any, printed: str) -> None:
-    assert quantities.canonical(written) == printed
+    assert quantity.canonical(written) == printed
 
 
 def test_quantities_round_up_to_nano_units() -> None:
-    assert quantities.parse("0.1n") == quantities.parse("1n")
-    assert quantities.parse("abc") is None
-    assert quantities.parse(True) is None
+    assert quantity.rounded("0.1n") == quantity.rounded("1n")
+    assert quantity.rounded("abc") is None
+    assert quantity.rounded(True) is None
 
 
 def test_only_native_resources_but_huge_pages_overcommit() -> None:

@@ -7,9 +7,9 @@ from __future__ import annotations
 import copy
 from fractions import Fraction
 
-from sandbox.apimachinery import field
+from sandbox.apimachinery import field, quantity
 from sandbox.apimachinery.field import ErrorList, Path
-from sandbox.apiserver.registry import meta, podspec, quantities
+from sandbox.apiserver.registry import meta, podspec
 from sandbox.apiserver.registry.strategy import Strategy
 from sandbox.apiserver.registry.values import Obj, child, integer, mapping, objects
 from sandbox.storage.store import Store
@@ -43,12 +43,12 @@ def qos_class(spec: Obj) -> str:
     for container in [*objects(spec.get("containers")), *objects(spec.get("initContainers"))]:
         resources = mapping(container.get("resources"))
         for name, value in mapping(resources.get("requests")).items():
-            amount = quantities.parse(value)
+            amount = quantity.rounded(value)
             if name in _QOS_RESOURCES and amount:
                 requests[name] = requests.get(name, Fraction(0)) + amount
         found = set()
         for name, value in mapping(resources.get("limits")).items():
-            amount = quantities.parse(value)
+            amount = quantity.rounded(value)
             if name in _QOS_RESOURCES and amount:
                 found.add(name)
                 limits[name] = limits.get(name, Fraction(0)) + amount

@@ -1,14 +1,9 @@
-"""Resource quantities as the API server prints and checks them.
-
-``canonical`` is resource.Quantity's String() (``1000m`` is ``1``, ``1024Mi`` is ``1Gi``), the
-form every quantity error shows; ``validate_requirements`` is validateResourceRequirements for
-containers: known resource names, no negative quantities, requests not above limits.
-"""
+"""Resource requirements as the API server checks them: ``validate_requirements`` is
+validateResourceRequirements for containers (known resource names, no negative quantities,
+requests not above limits); quantities themselves are sandbox.apimachinery.quantity's."""
 
 from __future__ import annotations
 
-import math
-from fractions import Fraction
 from typing import Any
 
 from sandbox.apimachinery import field, quantity
@@ -17,9 +12,6 @@ from sandbox.apiserver.registry import names
 from sandbox.apiserver.registry.meta import IS_NEGATIVE
 from sandbox.apiserver.registry.values import mapping
 
-_DECIMAL = ["n", "u", "m", "", "k", "M", "G", "T", "P", "E"]
-_BINARY = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"]
-_NANO = Fraction(1, 10**9)
 STANDARD_CONTAINER = ("cpu", "memory", "ephemeral-storage")
 # IsStandardResourceName: what a name without a domain may be anywhere in the API.
 _STANDARD = {
@@ -42,59 +34,6 @@ _STANDARD = {
     "limits.memory",
     "limits.ephemeral-storage",
 }
-
-
-def _format(value: Any) -> str:
-    raw = str(value).strip()
-    if raw.endswith(tuple(_BINARY[1:])):
-        return "BinarySI"
-    if "e" in raw.lower() and not raw.endswith("E"):
-        return "DecimalExponent"
-    return "DecimalSI"
-
-
-def parse(value: Any) -> Fraction | None:
-    """The quantity's value, rounded up to nano units as the API rounds it; None if invalid."""
-    if isinstance(value, bool):
-        return None
-    try:
-        exact = quantity.parse(value)
-    except (ValueError, ZeroDivisionError):
-        return None
-    return Fraction(math.ceil(exact / _NANO)) * _NANO
-
-
-def _decimal(value: Fraction, exponent_style: bool) -> str:
-    if value == 0:
-        return "0"
-    for position in range(len(_DECIMAL) - 1, -1, -1):
-        exponent = 3 * (position - 3)
-        mantissa = value / Fraction(10) ** exponent
-        if mantissa.denominator == 1:
-            if exponent_style:
-                return f"{mantissa.numerator}" + (f"e{exponent}" if exponent else "")
-            return f"{mantissa.numerator}{_DECIMAL[position]}"
-    return str(value)
-
-
-def canonical(value: Any) -> str:
-    """resource.Quantity.String() of a valid quantity (the input itself if it is not one)."""
-    parsed = parse(value)
-    if parsed is None:
-        return str(value)
-    style = _format(value)
-    if style == "BinarySI" and -1024 < parsed < 1024:
-        style = "DecimalSI"
-    if style == "BinarySI" and parsed.denominator != 1:
-        style = "DecimalSI"
-    if style != "BinarySI":
-        return _decimal(parsed, style == "DecimalExponent")
-    number = parsed.numerator
-    power = 0
-    while power < len(_BINARY) - 1 and number % 1024 == 0:
-        number //= 1024
-        power += 1
-    return f"{number}{_BINARY[power]}"
 
 
 def is_native(name: str) -> bool:
@@ -125,9 +64,9 @@ def _container_resource_name(name: str, path: Path) -> ErrorList:
 
 
 def _nonnegative(value: Any, path: Path) -> ErrorList:
-    parsed = parse(value)
+    parsed = quantity.rounded(value)
     if parsed is not None and parsed < 0:
-        return [field.invalid(path, canonical(value), IS_NEGATIVE)]
+        return [field.invalid(path, quantity.canonical(value), IS_NEGATIVE)]
     return []
 
 
@@ -147,25 +86,26 @@ def validate_requirements(resources: Any, path: Path) -> ErrorList:
         where = requests_path.key(name)
         errors.extend(_container_resource_name(name, where))
         errors.extend(_nonnegative(value, where))
-        request = parse(value)
+        request = quantity.rounded(value)
         if name in limits:
-            limit = parse(limits[name])
+            limit = quantity.rounded(limits[name])
             if request is None or limit is None:
                 continue
             if request != limit and not overcommit_allowed(name):
                 errors.append(
                     field.invalid(
                         requests_path,
-                        canonical(value),
-                        f"must be equal to {name} limit of {canonical(limits[name])}",
+                        quantity.canonical(value),
+                        f"must be equal to {name} limit of {quantity.canonical(limits[name])}",
                     )
                 )
             elif request > limit:
+                limit_text = quantity.canonical(limits[name])
                 errors.append(
                     field.invalid(
                         requests_path,
-                        canonical(value),
-                        f"must be less than or equal to {name} limit of {canonical(limits[name])}",
+                        quantity.canonical(value),
+                        f"must be less than or equal to {name} limit of {limit_text}",
                     )
                 )
         elif not overcommit_allowed(name):

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import copy
 
-from sandbox.apimachinery import field
+from sandbox.apimachinery import field, quantity
 from sandbox.apimachinery.field import ErrorList, Path
-from sandbox.apiserver.registry import meta, names, quantities
+from sandbox.apiserver.registry import meta, names
 from sandbox.apiserver.registry.strategy import Strategy
 from sandbox.apiserver.registry.values import Obj, child, items, mapping, text
 from sandbox.storage.store import Store, now_rfc3339
@@ -63,12 +63,12 @@ def _claim_spec(spec: Obj, path: Path) -> ErrorList:
         )
     where = path.child("resources").key("storage")
     request = _storage_request(spec)
-    amount = quantities.parse(request)
+    amount = quantity.rounded(request)
     if request is None:
         errors.append(field.required(where))
     elif amount is not None and amount <= 0:
         errors.append(
-            field.invalid(where, quantities.canonical(request), "must be greater than zero")
+            field.invalid(where, quantity.canonical(request), "must be greater than zero")
         )
     class_name = text(spec.get("storageClassName"))
     if class_name:
@@ -114,9 +114,9 @@ class ClaimStrategy(Strategy):
                 )
         if not meta.semantic_equal(new_view, old_view):
             errors.append(field.forbidden(SPEC, _IMMUTABLE_SPEC))
-        new_size = quantities.parse(_storage_request(spec))
-        old_size = quantities.parse(_storage_request(old_spec))
-        capacity = quantities.parse(
+        new_size = quantity.rounded(_storage_request(spec))
+        old_size = quantity.rounded(_storage_request(old_spec))
+        capacity = quantity.rounded(
             mapping(mapping(old.get("status")).get("capacity")).get("storage")
         )
         # RecoverVolumeExpansionFailure (on in 1.32): shrinking is refused only below capacity.
