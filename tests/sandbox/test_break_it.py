@@ -6,13 +6,13 @@ event's message) and that the README's fix mends it.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from sandbox.testing import SandboxProcess, start_sandbox
+from tests.polling import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -32,15 +32,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
         yield sandbox
     finally:
         sandbox.stop()
-
-
-def eventually(check: Callable[[], str | None], what: str, timeout: float = 60) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if found := check():
-            return found
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def pod_statuses(stack: SandboxProcess, selector: str) -> list[str]:

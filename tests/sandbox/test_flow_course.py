@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -19,6 +17,7 @@ import psutil
 import pytest
 
 from sandbox.testing import SandboxProcess
+from tests.polling import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -36,15 +35,6 @@ def _api_pods(sandbox: SandboxProcess) -> list[dict]:
     selector = "app.kubernetes.io/component=api"
     items = _json(sandbox, "pods", "-l", selector)["items"]
     return [pod for pod in items if not pod["metadata"].get("deletionTimestamp")]
-
-
-def _wait(probe: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if probe():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def _pids(pods: list[dict]) -> list[int]:
@@ -137,7 +127,7 @@ def test_course_flow(sandbox: SandboxProcess) -> None:
         status = pod["status"]["containerStatuses"][0]
         return status["restartCount"] >= 1 and status["ready"]
 
-    _wait(restarted_and_ready, "the killed API container to be back", timeout=90)
+    eventually(restarted_and_ready, "the killed API container to be back", timeout=90)
 
     processes = [psutil.Process(pid) for pid in _pids(_api_pods(sandbox))]
     assert len(processes) == 3

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from sandbox.testing import SandboxProcess, start_sandbox
+from tests.polling import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -96,19 +97,10 @@ def _gone(node: SandboxProcess, name: str) -> bool:
     return got.returncode != 0 and "NotFound" in got.stderr
 
 
-def _wait(check, what: str, timeout: float = 15) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_a_deleted_pod_terminates_gracefully(node: SandboxProcess, tmp_path: Path) -> None:
     mark = tmp_path / "mark"
     pid = _start(node, _pod("web", mark, linger="1.5"), _service("web"))
-    _wait(
+    eventually(
         lambda: (
             node.kubectl("get", "endpoints", "web", "-n", NS, "--no-headers").stdout.split()[1]
             != "<none>"
@@ -121,7 +113,7 @@ def test_a_deleted_pod_terminates_gracefully(node: SandboxProcess, tmp_path: Pat
     assert row[2] == "Terminating", row
     meta = json.loads(node.kubectl("get", "pod", "web", "-n", NS, "-o", "json").stdout)["metadata"]
     assert meta["deletionGracePeriodSeconds"] == 30 and meta["deletionTimestamp"]
-    _wait(
+    eventually(
         lambda: (
             node.kubectl("get", "endpoints", "web", "-n", NS, "--no-headers").stdout.split()[1]
             == "<none>"
@@ -135,7 +127,7 @@ def test_a_deleted_pod_terminates_gracefully(node: SandboxProcess, tmp_path: Pat
     endpoints = [e for s in json.loads(slices.stdout)["items"] for e in s.get("endpoints") or []]
     if endpoints:  # unless the pod has already gone
         assert endpoints[0]["conditions"] == {"ready": False, "serving": True, "terminating": True}
-    _wait(lambda: _gone(node, "web"), "the pod to go")
+    eventually(lambda: _gone(node, "web"), "the pod to go")
     assert time.monotonic() - started >= 1.4  # it lingered after SIGTERM, inside its grace
     assert mark.read_text().splitlines() == ["preStop", "SIGTERM"]
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
@@ -152,9 +144,9 @@ def test_sigkill_after_the_grace_period(node: SandboxProcess, tmp_path: Path) ->
         "Terminating"
     )
     assert psutil.pid_exists(pid)
-    _wait(lambda: _gone(node, "stubborn"), "the pod to go")
+    eventually(lambda: _gone(node, "stubborn"), "the pod to go")
     assert 3 <= time.monotonic() - started < 8
-    _wait(lambda: not psutil.pid_exists(pid), "the SIGKILL", timeout=3)
+    eventually(lambda: not psutil.pid_exists(pid), "the SIGKILL", timeout=3)
 
 
 def test_force_delete_is_at_once_and_the_process_still_ends(
@@ -164,7 +156,7 @@ def test_force_delete_is_at_once_and_the_process_still_ends(
     deleted = node.kubectl("delete", "pod", "forced", "-n", NS, "--grace-period=0", "--force")
     assert 'pod "forced" force deleted' in deleted.stdout
     assert _gone(node, "forced")
-    _wait(lambda: not psutil.pid_exists(pid), "the process to be killed", timeout=6)
+    eventually(lambda: not psutil.pid_exists(pid), "the process to be killed", timeout=6)
 
 
 def test_a_finished_pod_goes_at_once(node: SandboxProcess) -> None:
@@ -179,7 +171,7 @@ def test_a_finished_pod_goes_at_once(node: SandboxProcess) -> None:
         "--",
         "true",
     )
-    _wait(
+    eventually(
         lambda: (
             node.kubectl("get", "pod", "done", "-n", NS, "--no-headers").stdout.split()[2]
             == "Completed"
@@ -215,12 +207,14 @@ def test_a_scaled_down_deployments_pod_shows_terminating(
         listed = node.kubectl("get", "pods", "-n", NS, "-l", "app=scaled", "--no-headers")
         return [line.split() for line in listed.stdout.splitlines()]
 
-    _wait(lambda: any(row[2] == "Terminating" for row in rows()), "a Terminating pod", timeout=5)
+    eventually(
+        lambda: any(row[2] == "Terminating" for row in rows()), "a Terminating pod", timeout=5
+    )
     leaving = next(row[0] for row in rows() if row[2] == "Terminating")
     meta = json.loads(node.kubectl("get", "pod", leaving, "-n", NS, "-o", "json").stdout)
     assert meta["metadata"]["deletionGracePeriodSeconds"] == 8
     # the replica set no longer counts it while it terminates
-    _wait(
+    eventually(
         lambda: (
             node.kubectl(
                 "get", "deploy/scaled", "-n", NS, "-o", "jsonpath={.status.replicas}"
@@ -231,6 +225,6 @@ def test_a_scaled_down_deployments_pod_shows_terminating(
         timeout=4,
     )
     assert not _gone(node, leaving)
-    _wait(lambda: _gone(node, leaving), "the pod to go after its grace period")
+    eventually(lambda: _gone(node, leaving), "the pod to go after its grace period")
     assert time.monotonic() - started >= 7.5
     assert [row[2] for row in rows()] == ["Running"]

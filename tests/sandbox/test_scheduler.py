@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from sandbox.scheduler.filters import (
     untolerated_taint,
 )
 from sandbox.testing import SandboxProcess, start_sandbox
+from tests.polling import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE = {
@@ -82,15 +81,6 @@ def test_fit_error_wording_sorted() -> None:
 # ---- the real kubectl against a sandbox
 
 
-def _wait(probe: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if probe():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _pod_manifest(name: str, resources: dict[str, object], **spec: object) -> str:
     container = {
         "name": "main",
@@ -121,7 +111,7 @@ def test_pod_waits_for_room_and_schedules_once_freed(sandbox: SandboxProcess) ->
     sandbox.kubectl(
         "apply", "-n", "fit", "-f", "-", input=_pod_manifest("big", {"requests": {"memory": most}})
     )
-    _wait(lambda: _event_line(sandbox, "fit", "big", "Scheduled") != "", "big scheduled")
+    eventually(lambda: _event_line(sandbox, "fit", "big", "Scheduled") != "", "big scheduled")
     sandbox.kubectl(
         "apply",
         "-n",
@@ -134,7 +124,7 @@ def test_pod_waits_for_room_and_schedules_once_freed(sandbox: SandboxProcess) ->
         "0/1 nodes are available: 1 Insufficient memory. preemption: 0/1 nodes are "
         "available: 1 No preemption victims found for incoming pod."
     )
-    _wait(
+    eventually(
         lambda: message in _event_line(sandbox, "fit", "second", "FailedScheduling"),
         "FailedScheduling",
     )
@@ -153,7 +143,7 @@ def test_pod_waits_for_room_and_schedules_once_freed(sandbox: SandboxProcess) ->
     ).stdout
     assert reason == "Unschedulable"
     sandbox.kubectl("delete", "pod", "-n", "fit", "big", "--wait=false")
-    _wait(lambda: _event_line(sandbox, "fit", "second", "Scheduled") != "", "second scheduled")
+    eventually(lambda: _event_line(sandbox, "fit", "second", "Scheduled") != "", "second scheduled")
     assert "Successfully assigned fit/second to sandbox" in _event_line(
         sandbox, "fit", "second", "Scheduled"
     )
@@ -175,13 +165,13 @@ def _train_pod(sandbox: SandboxProcess) -> str:
 @pytest.mark.slow
 def test_gpu_overlay_pending_without_gpus(sandbox: SandboxProcess) -> None:
     sandbox.kubectl("apply", "-k", str(ROOT / "overlays" / "gpu"))
-    _wait(lambda: _train_pod(sandbox) != "", "the training pod")
+    eventually(lambda: _train_pod(sandbox) != "", "the training pod")
     message = (
         "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector. "
         "preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
     )
     pod = _train_pod(sandbox)
-    _wait(
+    eventually(
         lambda: message in _event_line(sandbox, "ml-course", pod, "FailedScheduling"),
         "FailedScheduling",
     )
@@ -198,9 +188,11 @@ def test_gpu_overlay_schedules_with_a_gpu_and_the_label(tmp_path: Path) -> None:
         assert allocatable == "1"
         sandbox.kubectl("label", "node", "sandbox", "nvidia.com/gpu.present=true")
         sandbox.kubectl("apply", "-k", str(ROOT / "overlays" / "gpu"))
-        _wait(lambda: _train_pod(sandbox) != "", "the training pod")
+        eventually(lambda: _train_pod(sandbox) != "", "the training pod")
         pod = _train_pod(sandbox)
-        _wait(lambda: _event_line(sandbox, "ml-course", pod, "Scheduled") != "", "scheduled", 60)
+        eventually(
+            lambda: _event_line(sandbox, "ml-course", pod, "Scheduled") != "", "scheduled", 60
+        )
         assert f"Successfully assigned ml-course/{pod} to sandbox" in _event_line(
             sandbox, "ml-course", pod, "Scheduled"
         )
@@ -211,7 +203,7 @@ def test_gpu_overlay_schedules_with_a_gpu_and_the_label(tmp_path: Path) -> None:
             ).stdout
             return phase in ("Running", "Succeeded")
 
-        _wait(started, "the training pod to run", 60)
+        eventually(started, "the training pod to run", 60)
 
 
 @pytest.mark.slow

@@ -11,13 +11,14 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TypeVar
 
 import httpx
 import pytest
 
 from sandbox.testing import SandboxProcess, start_sandbox
+from tests.polling import eventually
 from tests.sandbox import troubles
 from tests.sandbox.troubles import REPO
 
@@ -36,15 +37,6 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
         yield sandbox
     finally:
         sandbox.stop()
-
-
-def eventually(check: Callable[[], T | None], what: str, timeout: float = 60) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if found := check():
-            return found
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def apply(sandbox: SandboxProcess, namespace: str, *manifests: str) -> None:
