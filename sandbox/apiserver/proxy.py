@@ -1,8 +1,8 @@
 """The services/NAME[:PORT]/proxy and pods/NAME[:PORT]/proxy subresources.
 
-Service ports resolve to a Ready pod behind the selector (round robin), then the target port
-(number or container port name) to that containerPort at the pod's own address (status.podIP,
-a loopback address of its own: sandbox.podnetwork); the request is forwarded with httpx.
+A service port resolves to one of the ready addresses its Endpoints list for that port (round
+robin); a pod port (number or container port name) to that containerPort at the pod's own
+address (status.podIP, a loopback address of its own); the request is forwarded with httpx.
 """
 
 from __future__ import annotations
@@ -37,11 +37,6 @@ def _unavailable(message: str) -> ApiError:
     return ApiError(503, "ServiceUnavailable", message)
 
 
-def _pod_ready(pod: Obj) -> bool:
-    conditions = (pod.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-
-
 def pod_address(pod: Obj, target: Any) -> tuple[str, int] | None:
     """(podIP, containerPort) of a port number or container port name; None before the pod
     has an address, or for a name none of its containers declares."""
@@ -70,27 +65,23 @@ def _split(name_and_port: str) -> tuple[str, str | None]:
 
 
 def service_upstream(store: Store, namespace: str, name_and_port: str) -> str:
-    """The local base URL that serves a service port, picked among its Ready pods."""
+    """The local base URL that serves a service port: one of the ready addresses of its
+    Endpoints, round robin, as kube-apiserver's ResourceLocation picks one (the endpoints
+    controller decides who is in them: Ready pods that are not Terminating)."""
     name, port_ref = _split(name_and_port)
     service = store.get("services", namespace, name)
     ports = (service.get("spec") or {}).get("ports") or []
     port = next((p for p in ports if port_ref in (None, str(p.get("port")), p.get("name"))), None)
     if port is None:
         raise ApiError.not_found("services", name_and_port)
-    selector = (service.get("spec") or {}).get("selector") or {}
-    if not selector:
-        raise _unavailable(f'no endpoints available for service "{name}"')
-    label_selector = ",".join(f"{key}={value}" for key, value in selector.items())
-    pods, _ = store.list("pods", namespace, label_selector=label_selector)
-    target = port.get("targetPort", port.get("port"))
-    # the service's endpoints: Ready pods not being deleted (a Terminating pod leaves the
-    # Endpoints at once, even while its Ready condition still says True)
+    port_name = port.get("name") or ""
+    endpoints = store.get("endpoints", namespace, name)
     candidates = [
-        address
-        for pod in pods
-        if _pod_ready(pod)
-        and not (pod.get("metadata") or {}).get("deletionTimestamp")
-        and (address := pod_address(pod, target)) is not None
+        (address["ip"], int(endpoint_port["port"]))
+        for subset in endpoints.get("subsets") or []
+        for endpoint_port in subset.get("ports") or []
+        if (endpoint_port.get("name") or "") == port_name
+        for address in subset.get("addresses") or []
     ]
     if not candidates:
         raise _unavailable(f'no endpoints available for service "{name}"')
