@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from rich.text import Text
-from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
 from sandbox.testing import SandboxProcess, start_sandbox
+from tests.tui.waiting import wait_until
 from tui.app import IrisApp
 from tui.screens.logs import LogsScreen
 from tui.screens.predict import PredictScreen
@@ -42,16 +41,6 @@ spec:
 
 def app_for(kubeconfig: Path) -> IrisApp:
     return IrisApp(ClusterSession(Options(kubeconfig=str(kubeconfig))))
-
-
-async def wait_until(pilot: Pilot[None], check: Callable[[], object], timeout: float = 20) -> None:
-    """Let the app run until ``check()`` is true; fail with the header's state otherwise."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out; header: {pilot.app.status}")  # type: ignore[attr-defined]
-        await pilot.pause(0.1)
 
 
 def names(app: IrisApp, kind: str) -> list[str]:

@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.widgets import DataTable, Input, Log, RichLog, Static
 
 from tests.tui.fakes import FakeSession, frozen_clock, objects
+from tests.tui.waiting import wait_until
 from tui.app import IrisApp
 from tui.cluster.watch import WatchEvent
 from tui.screens.confirm import ConfirmScreen
@@ -209,9 +210,9 @@ async def test_an_unreachable_cluster_shows_the_message_and_r_retries() -> None:
     session = FakeSession(fail_with="cannot reach the cluster at http://127.0.0.1:1")
     app = make_app(session)
     async with app.run_test(size=SIZE) as pilot:
-        await app.workers.wait_for_complete()
+        # not workers.wait_for_complete(): it re-raises the failed connect worker's error
+        await wait_until(pilot, lambda: app.status.state is LinkState.FAILED)
         await pilot.pause()
-        assert app.status.state is LinkState.FAILED
         problem = str(app.dashboard.query_one("#problem", Static).render())
         assert "cannot reach the cluster" in problem
         session.fail_with = None
@@ -310,9 +311,9 @@ async def test_a_missing_kubeconfig_is_a_message_not_a_traceback(tmp_path: Path)
     missing = tmp_path / "no-such-kubeconfig"
     app = IrisApp(ClusterSession(Options(kubeconfig=str(missing))), refresh_ages=False)
     async with app.run_test(size=SIZE) as pilot:
-        await app.workers.wait_for_complete()
+        # not workers.wait_for_complete(): it re-raises the failed connect worker's error
+        await wait_until(pilot, lambda: app.status.state is LinkState.FAILED)
         await pilot.pause()
-        assert app.status.state is LinkState.FAILED
         problem = str(app.dashboard.query_one("#problem", Static).render())
         assert f"no kubeconfig found at {missing}" in problem
 

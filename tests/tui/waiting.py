@@ -1,0 +1,18 @@
+"""Letting a pilot-driven app run until what a test waits for has happened."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from textual.pilot import Pilot
+
+
+async def wait_until(pilot: Pilot[None], check: Callable[[], object], timeout: float = 20) -> None:
+    """Let the app run until ``check()`` is true; fail with the header's state otherwise."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out; header: {pilot.app.status}")  # type: ignore[attr-defined]
+        await pilot.pause(0.1)
