@@ -119,23 +119,34 @@ class ModelReloader:
             await asyncio.sleep(self.interval)
 
     async def check(self) -> None:
-        """Load the current version if it is new; keep serving the old one if it fails."""
+        """Load the current version if it is new; keep serving the old one if it fails.
+
+        A version published while another loads is loaded at once, not a poll later: above
+        all at start-up, where the pod would otherwise turn ready on a version already
+        replaced (a retrain finishing while a rollout's new pod starts) and serve it for a
+        reload interval after every other replica has moved on.
+        """
+        while await self._check_once():
+            pass
+
+    async def _check_once(self) -> bool:
+        """One look at the store; True when `current` moved on while a version loaded."""
         try:
             version = await asyncio.to_thread(self.store.current_version)
         except ModelStoreError as exc:
             self._note_unready(str(exc))
-            return
+            return False
         served = self.holder.served
         if version is None:
             self._note_unready(f"no model published in {self.store.root} yet")
-            return
+            return False
         if (served is not None and served.version == version) or version == self._refused:
-            return
+            return False
         try:
             new = await asyncio.to_thread(self._load, version)
         except NoModelError as exc:
             self._note_unready(str(exc))
-            return
+            return False
         except Exception as exc:  # any failure to load refuses the version, never the server
             self._refused = version
             self.metrics.reload_failures.inc()
@@ -145,7 +156,13 @@ class ModelReloader:
                 extra={"version": version, "error": str(exc), "serving": serving},
             )
             self._note_unready(f"model {version} failed to load: {exc}")
-            return
+            return False
+        try:
+            moved_on = await asyncio.to_thread(self.store.current_version) != version
+        except ModelStoreError:
+            moved_on = False
+        if moved_on and served is None:
+            return True  # not ready on a replaced version: load the newer one first
         self.holder.served = new
         self._refused = None
         self.metrics.reloads.inc()
@@ -158,6 +175,7 @@ class ModelReloader:
                 "predictor": type(new.predictor).__name__,
             },
         )
+        return moved_on
 
     def _load(self, version: str) -> ServedModel:
         return serve_model(self.store.load(version), self.max_rows)

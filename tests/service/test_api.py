@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import shutil
@@ -11,9 +12,10 @@ import numpy as np
 import pytest
 
 from service.api import create_app
-from service.api.model_holder import serve_model
+from service.api.metrics import ApiMetrics
+from service.api.model_holder import ModelHolder, ModelReloader, serve_model
 from service.atomic_files import write_text_atomic
-from service.model_store import ModelStore
+from service.model_store import LoadedModel, ModelStore
 from tests.service.api_fixtures import (
     FLOWER,
     client_for,
@@ -108,6 +110,31 @@ def test_a_new_version_is_swapped_in_and_a_broken_one_refused(store, published, 
         metrics = client.get("/metrics").text
     assert "iris_model_reloads_total 2.0" in metrics
     assert f'iris_model_version_info{{version="{newer}"}} 1.0' in metrics
+
+
+class RetrainDuringLoad(ModelStore):
+    """A store where a retrain publishes while the server loads the first version it saw."""
+
+    def load(self, version: str | None = None) -> LoadedModel:
+        loaded = super().load(version)
+        if not self.versions()[1:]:
+            publish(self, c=0.5)
+        return loaded
+
+
+def test_a_version_replaced_while_loading_is_never_served_first(tmp_path):
+    # A rollout's new pod starting as a retrain ends: ready on the replaced version, it would
+    # answer it for a reload interval after every other replica had moved on.
+    store = RetrainDuringLoad(tmp_path / "models")
+    first = publish(store)
+    holder = ModelHolder()
+    metrics = ApiMetrics()
+    asyncio.run(ModelReloader(store, holder, metrics, interval=3600).check())
+    assert holder.served is not None
+    newest = store.current_version()
+    assert newest != first and holder.served.version == newest
+    # the replaced version was never swapped in
+    assert metrics.registry.get_sample_value("iris_model_reloads_total") == 1
 
 
 def test_model_endpoint_describes_the_served_model(store, published):
