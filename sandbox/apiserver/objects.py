@@ -138,6 +138,7 @@ class ObjectApi:
                 obj, None, options.manager, openapi.kind_schema(resource.plural)
             )
         registry.prepare(resource, obj, None, self.store)
+        decoding.warn(registry.warnings(resource, obj, None))
         if options.dry_run:
             try:
                 self.store.get(resource.plural, namespace, meta["name"])
@@ -176,6 +177,7 @@ class ObjectApi:
             new = registry.prepare_status(resource, obj, old)
         else:
             new = registry.prepare(resource, obj, old, self.store)
+            decoding.warn(registry.warnings(resource, new, old))
             schema = openapi.kind_schema(resource.plural)
             ownership.record_update(new, old, options.manager, schema, subresource or "")
         if options.dry_run:
@@ -238,6 +240,7 @@ class ObjectApi:
                 new = registry.prepare_status(resource, new, old)
             else:
                 registry.prepare(resource, new, old, self.store)
+                decoding.warn(registry.warnings(resource, new, old))
                 if patch_type != APPLY_PATCH:
                     ownership.record_update(new, old, options.manager, schema)
             obj.clear()

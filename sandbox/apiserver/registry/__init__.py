@@ -3,7 +3,8 @@
 ``prepare`` is what a create or an update does to an object between decoding and storing it:
 identity and metadata bookkeeping, the kind's defaults, its validation (every problem
 collected into one 422, as kube-apiserver reports them), then its allocators.
-``prepare_status`` is a write to the status subresource.
+``prepare_status`` is a write to the status subresource. ``warnings`` are the kind's warnings
+for a write that ``prepare`` let through.
 """
 
 from __future__ import annotations
@@ -32,7 +33,15 @@ from sandbox.apiserver.registry.values import Obj, child, text
 from sandbox.resources import Resource
 from sandbox.storage.store import Store
 
-__all__ = ["PVC_PROTECTION", "PV_PROTECTION", "STRATEGIES", "prepare", "prepare_status", "strategy"]
+__all__ = [
+    "PVC_PROTECTION",
+    "PV_PROTECTION",
+    "STRATEGIES",
+    "prepare",
+    "prepare_status",
+    "strategy",
+    "warnings",
+]
 
 STRATEGIES: dict[str, Strategy] = {
     "pods": PodStrategy(),
@@ -93,6 +102,12 @@ def prepare(resource: Resource, obj: Obj, old: Obj | None, store: Store) -> Obj:
     if errors:
         raise ApiError.invalid(resource.plural, text(meta.get("name")), errors)
     return obj
+
+
+def warnings(resource: Resource, obj: Obj, old: Obj | None) -> list[str]:
+    """The warnings of a write of ``obj`` (over the stored ``old``) that ``prepare`` accepted."""
+    kind = strategy(resource)
+    return kind.warnings_on_create(obj) if old is None else kind.warnings_on_update(obj, old)
 
 
 def prepare_status(resource: Resource, obj: Obj, old: Obj) -> Obj:

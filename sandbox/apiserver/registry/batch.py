@@ -9,7 +9,7 @@ from typing import Any
 
 from sandbox.apimachinery import field
 from sandbox.apimachinery.field import ErrorList, GoValue, Path
-from sandbox.apiserver.registry import cron, meta, names, podspec
+from sandbox.apiserver.registry import cron, meta, names, podspec, podwarnings
 from sandbox.apiserver.registry.strategy import Strategy
 from sandbox.apiserver.registry.values import Obj, child, mapping, text
 from sandbox.storage.store import Store
@@ -184,6 +184,16 @@ class JobStrategy(Strategy):
         errors.extend(_validate_full_job_spec(spec, SPEC))
         return errors
 
+    def warnings_on_create(self, obj: Obj) -> list[str]:
+        name = text(mapping(obj.get("metadata")).get("name"))
+        warnings = podwarnings.name_warnings(name, podwarnings.OWNER_NAME)
+        return warnings + podwarnings.job_spec_warnings(SPEC, obj.get("spec"))
+
+    def warnings_on_update(self, obj: Obj, old: Obj) -> list[str]:
+        if not podwarnings.spec_changed(obj, old):
+            return []
+        return podwarnings.job_spec_warnings(SPEC, obj.get("spec"))
+
     def validate_update(self, obj: Obj, old: Obj) -> ErrorList:
         errors = meta.validate_object_meta_update(
             mapping(obj.get("metadata")), mapping(old.get("metadata"))
@@ -298,6 +308,13 @@ def _cronjob_spec(spec: Obj, old_spec: Obj | None, path: Path) -> ErrorList:
     return errors
 
 
+def _job_template_warnings(obj: Obj) -> list[str]:
+    job_template = mapping(mapping(obj.get("spec")).get("jobTemplate"))
+    return podwarnings.job_spec_warnings(
+        SPEC.child("jobTemplate", "spec"), job_template.get("spec")
+    )
+
+
 class CronJobStrategy(Strategy):
     def default(self, obj: Obj, old: Obj | None, store: Store) -> None:
         spec = child(obj, "spec")
@@ -323,6 +340,22 @@ class CronJobStrategy(Strategy):
                 )
             )
         return errors
+
+    def warnings_on_create(self, obj: Obj) -> list[str]:
+        name = text(mapping(obj.get("metadata")).get("name"))
+        warnings = podwarnings.name_warnings(name, podwarnings.OWNER_NAME)
+        return warnings + _job_template_warnings(obj)
+
+    def warnings_on_update(self, obj: Obj, old: Obj) -> list[str]:
+        warnings = _job_template_warnings(obj) if podwarnings.spec_changed(obj, old) else []
+        # Creations refuse a time zone in the schedule; one kept from before is only warned of.
+        if "TZ" in text(mapping(obj.get("spec")).get("schedule")):
+            warnings.append(
+                "cannot use TZ or CRON_TZ in spec.spec.schedule, use timeZone instead, see "
+                "https://kubernetes.io/docs/concepts/workloads/controllers/cron-jobs/ for more "
+                "details"
+            )
+        return warnings
 
     def validate_update(self, obj: Obj, old: Obj) -> ErrorList:
         errors = meta.validate_object_meta_update(

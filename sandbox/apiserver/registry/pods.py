@@ -9,9 +9,9 @@ from fractions import Fraction
 
 from sandbox.apimachinery import field, quantity
 from sandbox.apimachinery.field import ErrorList, Path
-from sandbox.apiserver.registry import meta, podspec
+from sandbox.apiserver.registry import meta, podspec, podwarnings
 from sandbox.apiserver.registry.strategy import Strategy
-from sandbox.apiserver.registry.values import Obj, child, integer, mapping, objects
+from sandbox.apiserver.registry.values import Obj, child, integer, mapping, objects, text
 from sandbox.storage.store import Store
 
 _QOS_RESOURCES = ("cpu", "memory")
@@ -78,6 +78,12 @@ class PodStrategy(Strategy):
         errors.extend(podspec.validate_pod_spec(spec, Path("spec")))
         errors.extend(podspec.validate_pod_only(spec, Path("spec")))
         return errors
+
+    def warnings_on_create(self, obj: Obj) -> list[str]:
+        # No warnings on update: pods are rewritten often, and seldom by people.
+        name = text(mapping(obj.get("metadata")).get("name"))
+        warnings = podwarnings.name_warnings(name, podwarnings.POD_NAME)
+        return warnings + podwarnings.pod_warnings(obj)
 
     def validate_update(self, obj: Obj, old: Obj) -> ErrorList:
         errors = super().validate_update(obj, old)

@@ -2,7 +2,8 @@
 
 A strategy defaults an object (the scheme's SetDefaults plus PrepareForCreate/Update), validates
 it on create and on update (the update adding what may not change), allocates what only a
-valid object may take (node ports), and says what a write to the status subresource keeps.
+valid object may take (node ports), says what a write to the status subresource keeps, and
+what warnings a valid write earns (WarningsOnCreate/WarningsOnUpdate: they never refuse it).
 """
 
 from __future__ import annotations
@@ -33,6 +34,14 @@ class Strategy:
             mapping(obj.get("metadata")), mapping(old.get("metadata"))
         )
         return errors + self.validate(obj)
+
+    def warnings_on_create(self, obj: Obj) -> list[str]:
+        """What to warn the client of, once ``obj`` is valid."""
+        return []
+
+    def warnings_on_update(self, obj: Obj, old: Obj) -> list[str]:
+        """What to warn the client of, once the update of ``old`` to ``obj`` is valid."""
+        return []
 
     def allocate(self, obj: Obj, old: Obj | None, store: Store) -> ErrorList:
         """Take shared resources once the object is valid (the REST storage's allocators)."""
