@@ -422,12 +422,15 @@ class ObjectApi:
         if options.dry_run:
             new = copy.deepcopy(old)
             new["spec"]["replicas"] = replicas
+            decoding.warn(registry.warnings(resource, new, old))
             return _scale_of(resource, new)
         meta = old["metadata"]
 
         def set_replicas(obj: Obj) -> None:
             before = copy.deepcopy(obj)
             obj.setdefault("spec", {})["replicas"] = replicas
+            # The scale subresource updates through the kind's strategy, warnings included.
+            decoding.warn(registry.warnings(resource, obj, before))
             schema = openapi.kind_schema(resource.plural)
             ownership.record_update(obj, before, options.manager, schema, "scale")
 

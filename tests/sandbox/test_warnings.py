@@ -292,8 +292,10 @@ def test_kubectl_prints_a_duplicate_port_of_a_deployment(kube: SandboxProcess) -
     # A change that leaves the spec alone is not warned of again; one to the spec is.
     relabel = kube.kubectl("-n", NS, "label", "deploy", "ported", "tier=web")
     assert relabel.stderr == ""
-    scaled = kube.kubectl("-n", NS, "scale", "deploy", "ported", "--replicas=0")
-    assert scaled.stderr == ""
+    unscaled = kube.kubectl("-n", NS, "scale", "deploy", "ported", "--replicas=0")
+    assert unscaled.stderr == ""
+    scaled = kube.kubectl("-n", NS, "scale", "deploy", "ported", "--replicas=3", "--dry-run=server")
+    assert scaled.stderr == DUPLICATE_PORT
     patched = kube.kubectl(
         "-n", NS, "patch", "deploy", "ported", "-p", '{"spec":{"minReadySeconds":1}}'
     )
