@@ -325,3 +325,51 @@ def test_kubectl_prints_a_deprecated_node_label_and_a_negative_grace(
     assert json.loads(stored)["terminationGracePeriodSeconds"] == -1
     # Pods are not warned of on update.
     assert kube.kubectl("-n", NS, "label", "pod", "archaic", "a=b").stderr == ""
+
+
+def _service(**spec: Any) -> dict[str, Any]:
+    ports = [] if spec.get("type") == "ExternalName" else [{"port": 80}]
+    return {"metadata": {"name": "s", "namespace": NS}, "spec": {"ports": ports, **spec}}
+
+
+def test_service_addresses_written_for_later_releases() -> None:
+    service = _service(
+        externalIPs=["2001:DB8:0::1", "192.168.001.10", "10.0.0.9"],
+        externalTrafficPolicy="Cluster",
+        loadBalancerSourceRanges=["2001:db8:0:0::/64", "010.0.0.0/8", "10.0.0.0/8"],
+    )
+    service["metadata"]["annotations"] = {"service.kubernetes.io/topology-aware-hints": "auto"}
+    assert _prepared("services", service) == [
+        "annotation service.kubernetes.io/topology-aware-hints is deprecated, please use "
+        "service.kubernetes.io/topology-mode instead",
+        'spec.externalIPs[0]: IPv6 address "2001:DB8:0::1" is not in RFC 5952 canonical format '
+        '("2001:db8::1"), which may cause controller apply-loops',
+        "spec.externalIPs[1]: IP address was accepted, but will be invalid in a future "
+        'Kubernetes release: ParseAddr("192.168.001.10"): IPv4 field has octet with leading zero',
+        'spec.loadBalancerSourceRanges[0]: IPv6 prefix "2001:db8:0:0::/64" is not in RFC 5952 '
+        'canonical format ("2001:db8::/64"), which may cause controller apply-loops',
+        "spec.loadBalancerSourceRanges[1]: IP prefix was accepted, but will be invalid in a "
+        'future Kubernetes release: netip.ParsePrefix("010.0.0.0/8"): ParseAddr("010.0.0.0"): '
+        "IPv4 field has octet with leading zero",
+    ]
+
+
+def test_service_fields_its_type_ignores() -> None:
+    named = _service(type="ExternalName", externalName="db.example.com", externalIPs=["1.2.3.4"])
+    assert _prepared("services", named) == [
+        'spec.externalIPs is ignored when spec.type is "ExternalName"'
+    ]
+    # Services are warned of on every update, changed or not.
+    stray = _service(externalName="db.example.com")
+    assert _prepared("services", stray, old=_service(externalName="db.example.com")) == [
+        'spec.externalName is ignored when spec.type is not "ExternalName"'
+    ]
+
+
+def test_kubectl_prints_a_service_warning(kube: SandboxProcess) -> None:
+    service = _manifest(_service(externalName="db.example.com"), "Service", "v1")
+    result = kube.kubectl("apply", "-f", "-", input=service)
+    assert result.stderr == (
+        'Warning: spec.externalName is ignored when spec.type is not "ExternalName"\n'
+    )
+    assert result.stdout == "service/s created\n"

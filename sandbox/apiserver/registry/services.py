@@ -1,5 +1,6 @@
 """Services (pkg/registry/core/service): the defaults, a cluster IP, ValidateService and its
-update rules, then the node-port allocator, which runs only on a valid service."""
+update rules, then the node-port allocator, which runs only on a valid service, and the
+warnings of pkg/api/service/warnings.go (1.32)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ _TYPES = ("ClusterIP", "ExternalName", "LoadBalancer", "NodePort")
 _WITH_NODE_PORTS = ("NodePort", "LoadBalancer")
 _AFFINITIES = ("ClientIP", "None")
 _TRAFFIC_POLICIES = ("Cluster", "Local")
+_TOPOLOGY_HINTS = "service.kubernetes.io/topology-aware-hints"
+_TOPOLOGY_MODE = "service.kubernetes.io/topology-mode"
+_LATER_INVALID = "was accepted, but will be invalid in a future Kubernetes release"
 
 
 def _used_cluster_ips(store: Store) -> set[str]:
@@ -296,6 +300,12 @@ class ServiceStrategy(Strategy):
                     )
         return errors + self.validate(obj)
 
+    def warnings_on_create(self, obj: Obj) -> list[str]:
+        return service_warnings(obj)
+
+    def warnings_on_update(self, obj: Obj, old: Obj) -> list[str]:
+        return service_warnings(obj)
+
     def allocate(self, obj: Obj, old: Obj | None, store: Store) -> ErrorList:
         """The node-port allocator: keep a port's previous node port, else take a free one."""
         spec = child(obj, "spec")
@@ -339,3 +349,88 @@ class ServiceStrategy(Strategy):
                 continue
             used.add(wanted)
         return errors
+
+
+def service_warnings(service: Obj) -> list[str]:
+    """GetWarningsForService: a deprecated annotation, addresses the Go of later releases will
+    refuse or that are not written canonically, and fields the service's type ignores."""
+    spec = mapping(service.get("spec"))
+    warnings = []
+    if _TOPOLOGY_HINTS in mapping(mapping(service.get("metadata")).get("annotations")):
+        warnings.append(
+            f"annotation {_TOPOLOGY_HINTS} is deprecated, please use {_TOPOLOGY_MODE} instead"
+        )
+    if text(spec.get("clusterIP")) not in ("", "None"):
+        for position, ip in enumerate(items(spec.get("clusterIPs"))):
+            warnings += _ip_warnings(SPEC.child("clusterIPs").index(position), text(ip))
+    external_ips = items(spec.get("externalIPs"))
+    for position, ip in enumerate(external_ips):
+        warnings += _ip_warnings(SPEC.child("externalIPs").index(position), text(ip))
+    if text(spec.get("loadBalancerIP")):
+        warnings += _ip_warnings(SPEC.child("loadBalancerIP"), text(spec["loadBalancerIP"]))
+    for position, cidr in enumerate(items(spec.get("loadBalancerSourceRanges"))):
+        warnings += _cidr_warnings(SPEC.child("loadBalancerSourceRanges").index(position), cidr)
+    external_name = spec.get("type") == "ExternalName"
+    if external_name and external_ips:
+        warnings.append('spec.externalIPs is ignored when spec.type is "ExternalName"')
+    if not external_name and text(spec.get("externalName")):
+        warnings.append('spec.externalName is ignored when spec.type is not "ExternalName"')
+    return warnings
+
+
+def _leading_zero(address: str) -> bool:
+    """An IPv4 address with a zero-padded octet, which netip.ParseAddr refuses (CVE-2021-29923)
+    though validation's ParseIPSloppy still reads it."""
+    octets = address.split(".")
+    return (
+        len(octets) == 4
+        and all(octet.isdigit() and int(octet) < 256 for octet in octets)
+        and any(len(octet) > 1 and octet.startswith("0") for octet in octets)
+    )
+
+
+def _rfc5952(address: ipaddress.IPv6Address) -> str:
+    """netip.Addr.String() of an IPv6 address (a mapped IPv4 one keeps its dotted quad)."""
+    if address.ipv4_mapped is not None:
+        return f"::ffff:{address.ipv4_mapped}"
+    return address.compressed
+
+
+def _ip_warnings(path: Path, address: str) -> list[str]:
+    if _leading_zero(address):
+        error = f"ParseAddr({go_quote(address)}): IPv4 field has octet with leading zero"
+        return [f"{path}: IP address {_LATER_INVALID}: {error}"]
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return []
+    if isinstance(parsed, ipaddress.IPv6Address) and _rfc5952(parsed) != address:
+        return [
+            f"{path}: IPv6 address {go_quote(address)} is not in RFC 5952 canonical format "
+            f"({go_quote(_rfc5952(parsed))}), which may cause controller apply-loops"
+        ]
+    return []
+
+
+def _cidr_warnings(path: Path, cidr: Any) -> list[str]:
+    cidr = text(cidr)
+    address, _, bits = cidr.partition("/")
+    if _leading_zero(address):
+        error = (
+            f"netip.ParsePrefix({go_quote(cidr)}): ParseAddr({go_quote(address)}): IPv4 field "
+            "has octet with leading zero"
+        )
+        return [f"{path}: IP prefix {_LATER_INVALID}: {error}"]
+    try:
+        parsed = ipaddress.ip_interface(cidr)
+    except ValueError:
+        return []
+    if isinstance(parsed, ipaddress.IPv6Interface):
+        # A prefix prints its address as given, host bits and all.
+        canonical = f"{_rfc5952(parsed.ip)}/{bits}"
+        if canonical != cidr:
+            return [
+                f"{path}: IPv6 prefix {go_quote(cidr)} is not in RFC 5952 canonical format "
+                f"({go_quote(canonical)}), which may cause controller apply-loops"
+            ]
+    return []
