@@ -167,6 +167,20 @@ def test_fractional_bytes_and_port_clashes() -> None:
     ]
 
 
+def test_a_fractional_ephemeral_claim() -> None:
+    claim = {
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": "1.5"}, "limits": {"storage": "2"}},
+        }
+    }
+    volume = {"name": "scratch", "ephemeral": {"volumeClaimTemplate": claim}}
+    assert _prepared("pods", _pod(volumes=[volume])) == [
+        "spec.volumes[0].ephemeral.volumeClaimTemplate.spec.resources.requests[storage]: "
+        'fractional byte value "1500m" is invalid, must be an integer'
+    ]
+
+
 def test_pod_affinity_without_a_selector_matches_nothing() -> None:
     term = {"topologyKey": "kubernetes.io/hostname"}
     pod = _pod(

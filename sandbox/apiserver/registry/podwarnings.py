@@ -153,7 +153,8 @@ def _spec_and_meta(path: Path, spec: Obj, object_meta: Obj, template: bool) -> l
         seccomp = _SECCOMP_CONTAINER + name
         if "seccompProfile" not in context and seccomp in annotations:
             warnings.append(f"{annotations_path.key(seccomp)}: {_SECCOMP_MESSAGE}")
-        # A pod's own AppArmor annotations are the pod strategy's to translate, not warned here.
+        # A pod's own annotations are left to applyAppArmorVersionSkew, which syncs them
+        # with the fields instead (the sandbox does not).
         apparmor = _APPARMOR_CONTAINER + name
         has_field = "appArmorProfile" in security or "appArmorProfile" in context
         if template and not has_field and apparmor in annotations:
@@ -229,6 +230,16 @@ def _volumes(spec: Obj, spec_path: Path) -> list[str]:
             if volume.get(plugin) is not None:
                 where = volumes_path.index(position).child(_GO_VOLUME_PATH.get(plugin, plugin))
                 warnings.append(f"{where}: {message}")
+        claim = mapping(mapping(volume.get("ephemeral")).get("volumeClaimTemplate"))
+        if claim:
+            # GetWarningsForPersistentVolumeClaimSpec: storage is counted in bytes too.
+            claim_path = volumes_path.index(position).child("ephemeral", "volumeClaimTemplate")
+            resources = mapping(mapping(claim.get("spec")).get("resources"))
+            resources_path = claim_path.child("spec", "resources")
+            for kind in ("requests", "limits"):
+                warnings += _fractional_bytes(
+                    mapping(resources.get(kind)), resources_path.child(kind), ("storage",)
+                )
     token_paths = {
         text(mapping(source.get("serviceAccountToken")).get("path"))
         for volume in volumes
@@ -293,10 +304,12 @@ def _duplicates(spec: Obj, spec_path: Path) -> list[str]:
     return warnings
 
 
-def _fractional_bytes(resources: Obj, path: Path) -> list[str]:
-    """Memory and ephemeral storage are counted in bytes: a fraction of one is meaningless."""
+def _fractional_bytes(
+    resources: Obj, path: Path, byte_resources: tuple[str, ...] = _BYTE_RESOURCES
+) -> list[str]:
+    """Memory and storage are counted in bytes: a fraction of one is meaningless."""
     warnings = []
-    for name in _BYTE_RESOURCES:
+    for name in byte_resources:
         if name not in resources:
             continue
         value = quantity.rounded(resources[name])
