@@ -15,6 +15,7 @@ from textual.command import CommandPalette
 from textual.widgets import Input, OptionList, Static
 
 from tests.tui.fakes import FakeSession, frozen_clock, objects
+from tests.tui.waiting import notes_of
 from tui.app import IrisApp
 from tui.cluster.logs import LogEnd, LogLine, LogNotice
 from tui.cluster.watch import WatchEvent
@@ -38,19 +39,6 @@ IMMUTABLE = (
 
 def make_app(session: FakeSession | None = None) -> IrisApp:
     return IrisApp(session or FakeSession(), clock=frozen_clock, refresh_ages=False)
-
-
-def notes_of(app: IrisApp) -> list[str]:
-    """Record every notification's text from now on."""
-    seen: list[str] = []
-    original = app.notify
-
-    def notify(message: str, *args: Any, **kwargs: Any) -> None:
-        seen.append(message)
-        original(message, *args, **kwargs)
-
-    app.notify = notify  # type: ignore[method-assign]
-    return seen
 
 
 def training_job(name: str, *, complete: bool) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from service.example_data import write_customers, write_wine
 from service.model_store import ModelStore
 from tests.service.api_fixtures import BIN, ServeProcess, serve_process
 from tests.tui.fakes import FakeSession, frozen_clock
+from tests.tui.waiting import notes_of
 from tui.app import IrisApp
 from tui.cluster.predict import ModelForm, PredictClient, Value
 from tui.screens.predict import PredictScreen
@@ -106,18 +107,6 @@ async def predict(app: IrisApp, pilot: Any) -> None:
 
 def answer_of(screen: PredictScreen) -> str:
     return str(screen.query_one("#answer", Static).render())
-
-
-def notes_of(app: IrisApp) -> list[str]:
-    seen: list[str] = []
-    original = app.notify
-
-    def notify(message: str, *args: Any, **kwargs: Any) -> None:
-        seen.append(message)
-        original(message, *args, **kwargs)
-
-    app.notify = notify  # type: ignore[method-assign]
-    return seen
 
 
 def served_answer(server: ServeProcess, body: dict[str, Any]) -> dict[str, Any]:
