@@ -64,6 +64,18 @@ def _split(name_and_port: str) -> tuple[str, str | None]:
     return name, port or None
 
 
+def ready_endpoints(endpoints: Obj, port_name: str) -> list[tuple[str, int]]:
+    """(ip, port) of each ready address an Endpoints object lists for the service port named
+    ``port_name`` ("" for an unnamed one)."""
+    return [
+        (address["ip"], int(endpoint_port["port"]))
+        for subset in endpoints.get("subsets") or []
+        for endpoint_port in subset.get("ports") or []
+        if (endpoint_port.get("name") or "") == port_name
+        for address in subset.get("addresses") or []
+    ]
+
+
 def service_upstream(store: Store, namespace: str, name_and_port: str) -> str:
     """The local base URL that serves a service port: one of the ready addresses of its
     Endpoints, round robin, as kube-apiserver's ResourceLocation picks one (the endpoints
@@ -74,15 +86,8 @@ def service_upstream(store: Store, namespace: str, name_and_port: str) -> str:
     port = next((p for p in ports if port_ref in (None, str(p.get("port")), p.get("name"))), None)
     if port is None:
         raise ApiError.not_found("services", name_and_port)
-    port_name = port.get("name") or ""
     endpoints = store.get("endpoints", namespace, name)
-    candidates = [
-        (address["ip"], int(endpoint_port["port"]))
-        for subset in endpoints.get("subsets") or []
-        for endpoint_port in subset.get("ports") or []
-        if (endpoint_port.get("name") or "") == port_name
-        for address in subset.get("addresses") or []
-    ]
+    candidates = ready_endpoints(endpoints, port.get("name") or "")
     if not candidates:
         raise _unavailable(f'no endpoints available for service "{name}"')
     ip, number = candidates[next(_round_robin) % len(candidates)]

@@ -36,6 +36,14 @@ ALLOWED = {
         "sandbox.paths",
         "sandbox.storageclasses",
     ),
+    # a client of the API server that watches as the controllers do
+    "sandbox.kubeproxy": (
+        "sandbox.apimachinery",
+        "sandbox.storage",
+        "sandbox.apiserver",
+        "sandbox.resources",
+        "sandbox.controllers.base",
+    ),
 }
 
 

@@ -1,0 +1,1 @@
+"""kube-proxy: the node's side of Services (its NodePorts)."""
