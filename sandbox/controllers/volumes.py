@@ -6,7 +6,10 @@ claim of the class ``standard`` (provisioner k8s.io/minikube-hostpath, reclaimPo
 volumeBindingMode Immediate) gets a PersistentVolume ``pvc-<claim uid>`` whose hostPath is a
 folder of the sandbox state (``<state>/volumes/<namespace>/<claim>``, minikube's layout), and
 both are bound.  A claim without a class, made while no class was the default, gets the
-default once there is one.  When the claim is gone its volume is Released; with reclaimPolicy
+default once there is one.  A bound claim asking for more than its volume holds, of a class
+that allows expansion (the admission plugin let it through), gets it at once: the volume's
+capacity, then the claim's, follow the request, as the resizer and the kubelet's online file
+system expansion leave them.  When the claim is gone its volume is Released; with reclaimPolicy
 Delete the provisioner then removes the folder and deletes the volume, with Retain both stay.
 """
 
@@ -20,6 +23,7 @@ from pathlib import Path
 from sandbox import paths
 from sandbox.apimachinery import quantity
 from sandbox.apimachinery.errors import ApiError
+from sandbox.apiserver.registry.storage import claim_class, expandable
 from sandbox.controllers.base import Context, Controller, Obj
 from sandbox.controllers.pvcprotection import claims_of
 from sandbox.controllers.queue import Key
@@ -83,7 +87,7 @@ class VolumeClaimController(Controller):
         if pvc is None:
             return None
         if bound is not None:
-            self._bind(pvc, bound)
+            self._bind(pvc, self._expand(pvc, bound))
             return None
         spec = pvc.get("spec") or {}
         if (pvc.get("status") or {}).get("phase") in ("Bound", "Lost") and spec.get("volumeName"):
@@ -342,6 +346,20 @@ class VolumeClaimController(Controller):
             meta["name"],
             lambda claim: claim.update(status=status),
             subresource="status",
+        )
+
+    def _expand(self, pvc: Obj, pv: Obj) -> Obj:
+        """The volume, grown to the claim's request where its class allows expansion."""
+        request = ((pvc.get("spec") or {}).get("resources") or {}).get("requests") or {}
+        wanted = request.get("storage")
+        held = ((pv.get("spec") or {}).get("capacity") or {}).get("storage")
+        if _bytes(wanted) <= _bytes(held) or not expandable(self.store, claim_class(pvc)):
+            return pv
+        return self.store.mutate(
+            "persistentvolumes",
+            None,
+            pv["metadata"]["name"],
+            lambda volume: volume["spec"].setdefault("capacity", {}).update(storage=wanted),
         )
 
     def _release(self, pv: Obj) -> None:

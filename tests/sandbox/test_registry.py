@@ -208,3 +208,49 @@ def test_nested_values_of_the_wrong_type_are_refused(plural: str, spec: dict[str
     with pytest.raises(ApiError) as refused:
         registry.prepare(BY_PLURAL[plural], obj, None, Store(None))
     assert refused.value.code == 422
+
+
+def _claim_of(class_name: str, phase: str, size: str = "1Gi") -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": "data",
+            "namespace": "lab",
+            "annotations": {"volume.beta.kubernetes.io/storage-class": class_name},
+        },
+        "spec": {
+            "storageClassName": "ignored",  # the beta annotation wins, as in 1.32
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": size}},
+        },
+        "status": {"phase": phase},
+    }
+
+
+def test_the_resize_admission_plugin() -> None:
+    store = Store(None)
+    store.create(
+        "storageclasses",
+        {"metadata": {"name": "grows"}, "provisioner": "p", "allowVolumeExpansion": True},
+    )
+    store.create("storageclasses", {"metadata": {"name": "fixed"}, "provisioner": "p"})
+    plugin = registry.STRATEGIES["persistentvolumeclaims"]
+
+    def refusal(class_name: str, phase: str, size: str) -> str | None:
+        try:
+            plugin.admit(_claim_of(class_name, phase, size), _claim_of(class_name, phase), store)
+        except ApiError as error:
+            assert error.code == 403
+            return error.message
+        return None
+
+    assert refusal("grows", "Bound", "2Gi") is None
+    assert refusal("fixed", "Bound", "1Gi") is None  # not a resize
+    assert refusal("fixed", "Bound", "2Gi") == (
+        'persistentvolumeclaims "data" is forbidden: only dynamically provisioned pvc can be '
+        "resized and the storageclass that provisions the pvc must support resize"
+    )
+    assert refusal("gone", "Bound", "2Gi") == refusal("fixed", "Bound", "2Gi")
+    assert refusal("grows", "Pending", "2Gi") == (
+        'persistentvolumeclaims "data" is forbidden: Only bound persistent volume claims can be '
+        "expanded"
+    )

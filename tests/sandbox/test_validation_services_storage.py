@@ -108,9 +108,57 @@ def test_a_bound_claims_spec_is_fixed_but_its_size(cluster: SandboxProcess) -> N
         'The PersistentVolumeClaim "kept" is invalid: spec: Forbidden: spec is immutable after '
         "creation except resources.requests and volumeAttributesClassName for bound claims"
     ]
-    assert accepted(cluster, _claim("kept", spec.format("2Gi"))) == (
-        "persistentvolumeclaim/kept configured"
+    # minikube's "standard" class says nothing of allowVolumeExpansion: no growing
+    assert refused(cluster, "", *_resize("kept", "2Gi")) == [
+        'Error from server (Forbidden): persistentvolumeclaims "kept" is forbidden: only '
+        "dynamically provisioned pvc can be resized and the storageclass that provisions the "
+        "pvc must support resize"
+    ]
+    assert refused(cluster, "", *_resize("kept", "512Mi")) == [
+        'The PersistentVolumeClaim "kept" is invalid: spec.resources.requests.storage: '
+        "Forbidden: field can not be less than status.capacity"
+    ]
+
+
+def _resize(claim: str, size: str) -> tuple[str, ...]:
+    patch = f'{{"spec":{{"resources":{{"requests":{{"storage":"{size}"}}}}}}}}'
+    return ("patch", "-n", NS, "pvc", claim, "-p", patch)
+
+
+def test_a_claim_of_an_expandable_class_grows(cluster: SandboxProcess) -> None:
+    accepted(
+        cluster,
+        "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: expandable}\n"
+        "provisioner: k8s.io/minikube-hostpath\nallowVolumeExpansion: true\n",
     )
+    spec = (
+        "spec:\n  storageClassName: expandable\n  accessModes: [ReadWriteOnce]\n"
+        "  resources: {requests: {storage: 1Gi}}\n"
+    )
+    accepted(cluster, _claim("growing", spec))
+    cluster.kubectl(
+        "wait", "-n", NS, "--for=jsonpath={.status.phase}=Bound", "pvc/growing", "--timeout=30s"
+    )
+    assert cluster.kubectl(*_resize("growing", "3Gi")).stdout.strip() == (
+        "persistentvolumeclaim/growing patched"
+    )
+    cluster.kubectl(
+        "wait",
+        "-n",
+        NS,
+        "--for=jsonpath={.status.capacity.storage}=3Gi",
+        "pvc/growing",
+        "--timeout=30s",
+    )
+    volume = cluster.kubectl(
+        "get", "-n", NS, "pvc", "growing", "-o", "jsonpath={.spec.volumeName}"
+    ).stdout
+    assert (
+        cluster.kubectl("get", "pv", volume, "-o", "jsonpath={.spec.capacity.storage}").stdout
+        == "3Gi"
+    )
+    cluster.kubectl("delete", "-n", NS, "pvc", "growing")
+    cluster.kubectl("delete", "storageclass", "expandable")
 
 
 def test_autoscaler_replica_bounds(cluster: SandboxProcess) -> None:

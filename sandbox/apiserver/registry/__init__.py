@@ -2,7 +2,8 @@
 
 ``prepare`` is what a create or an update does to an object between decoding and storing it:
 identity and metadata bookkeeping, the kind's defaults, its validation (every problem
-collected into one 422, as kube-apiserver reports them), then its allocators.
+collected into one 422, as kube-apiserver reports them), then its allocators and its
+validating admission plugins (whose refusal is a 403).
 ``prepare_status`` is a write to the status subresource. ``warnings`` are the kind's warnings
 for a write that ``prepare`` let through.
 """
@@ -101,6 +102,7 @@ def prepare(resource: Resource, obj: Obj, old: Obj | None, store: Store) -> Obj:
         errors = kind.allocate(obj, old, store)
     if errors:
         raise ApiError.invalid(resource.plural, text(meta.get("name")), errors)
+    kind.admit(obj, old, store)
     return obj
 
 

@@ -1,13 +1,15 @@
 """PersistentVolumeClaims, PersistentVolumes and StorageClasses (pkg/registry/core/
 persistentvolumeclaim, persistentvolume; storage/storageclass): the admission plugins'
-default class and protection finalizers, ValidatePersistentVolumeClaimSpec, and a claim's spec
-frozen after creation (but a bound claim's storage request)."""
+default class and protection finalizers, ValidatePersistentVolumeClaimSpec, a claim's spec
+frozen after creation (but a bound claim's storage request), and the PersistentVolumeClaimResize
+admission plugin: a claim grows only if bound, and only if its class allows expansion."""
 
 from __future__ import annotations
 
 import copy
 
 from sandbox.apimachinery import field, quantity
+from sandbox.apimachinery.errors import ApiError
 from sandbox.apimachinery.field import ErrorList, Path
 from sandbox.apiserver.registry import meta, names
 from sandbox.apiserver.registry.strategy import Strategy
@@ -20,6 +22,8 @@ PV_PROTECTION = "kubernetes.io/pv-protection"
 SPEC = Path("spec")
 ACCESS_MODES = ("ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod")
 VOLUME_MODES = ("Block", "Filesystem")
+# GetPersistentVolumeClaimClass: the beta annotation, where set, wins over the field.
+_BETA_CLASS_ANNOTATION = "volume.beta.kubernetes.io/storage-class"
 _IMMUTABLE_SPEC = (
     "spec is immutable after creation except resources.requests and volumeAttributesClassName "
     "for bound claims"
@@ -38,6 +42,27 @@ def _protect(obj: Obj, finalizer: str) -> None:
 
 def _storage_request(spec: Obj) -> object:
     return mapping(mapping(spec.get("resources")).get("requests")).get("storage")
+
+
+def claim_class(pvc: Obj) -> str:
+    """The claim's StorageClass name ("" for none), as GetPersistentVolumeClaimClass reads it."""
+    annotations = mapping(mapping(pvc.get("metadata")).get("annotations"))
+    if _BETA_CLASS_ANNOTATION in annotations:
+        return text(annotations[_BETA_CLASS_ANNOTATION])
+    return text(mapping(pvc.get("spec")).get("storageClassName"))
+
+
+def expandable(store: Store, class_name: str) -> bool:
+    """Whether the class exists and says allowVolumeExpansion: true (unset means no)."""
+    if not class_name:
+        return False
+    try:
+        storage_class = store.get("storageclasses", None, class_name)
+    except ApiError as error:
+        if error.code == 404:
+            return False
+        raise
+    return storage_class.get("allowVolumeExpansion") is True
 
 
 def _claim_spec(spec: Obj, path: Path) -> ErrorList:
@@ -133,6 +158,31 @@ class ClaimStrategy(Strategy):
             meta.immutable(spec.get("volumeMode"), old_spec.get("volumeMode"), Path("volumeMode"))
         )
         return errors
+
+    def admit(self, obj: Obj, old: Obj | None, store: Store) -> None:
+        """PersistentVolumeClaimResize: only a bound claim of a class that allows expansion
+        may ask for more storage (shrinking is validation's to refuse)."""
+        if old is None:
+            return
+        new_size = quantity.rounded(_storage_request(mapping(obj.get("spec"))))
+        old_size = quantity.rounded(_storage_request(mapping(old.get("spec")))) or 0
+        if new_size is None or new_size <= old_size:
+            return
+        name = text(mapping(obj.get("metadata")).get("name"))
+        if mapping(old.get("status")).get("phase") != "Bound":
+            raise ApiError.forbidden(
+                "persistentvolumeclaims",
+                name,
+                "Only bound persistent volume claims can be expanded",
+            )
+        wanted, held = claim_class(obj), claim_class(old)
+        if wanted != held or not expandable(store, wanted):
+            raise ApiError.forbidden(
+                "persistentvolumeclaims",
+                name,
+                "only dynamically provisioned pvc can be resized and the storageclass that "
+                "provisions the pvc must support resize",
+            )
 
 
 class VolumeStrategy(Strategy):

@@ -2,8 +2,9 @@
 
 A strategy defaults an object (the scheme's SetDefaults plus PrepareForCreate/Update), validates
 it on create and on update (the update adding what may not change), allocates what only a
-valid object may take (node ports), says what a write to the status subresource keeps, and
-what warnings a valid write earns (WarningsOnCreate/WarningsOnUpdate: they never refuse it).
+valid object may take (node ports), runs the validating admission plugins of its kind, says
+what a write to the status subresource keeps, and what warnings a valid write earns
+(WarningsOnCreate/WarningsOnUpdate: they never refuse it).
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ class Strategy:
     def allocate(self, obj: Obj, old: Obj | None, store: Store) -> ErrorList:
         """Take shared resources once the object is valid (the REST storage's allocators)."""
         return []
+
+    def admit(self, obj: Obj, old: Obj | None, store: Store) -> None:
+        """The validating admission plugins, after validation: raise the plugin's refusal."""
 
     def prepare_for_update(self, obj: Obj, old: Obj) -> None:
         """A write to the object keeps the stored status."""
