@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 # The one node of every sandbox, as `kubectl get nodes` names it.
 NODE_NAME = "sandbox"
@@ -21,6 +21,10 @@ class Resource:
     categories: tuple[str, ...] = ()
     subresources: tuple[str, ...] = ()
     verbs: tuple[str, ...] = tuple(ALL_VERBS)
+    # Other versions served from the same objects, converted (autoscaling/v1 beside v2).
+    served_versions: tuple[str, ...] = ()
+    # Set on the view of a served version: the version objects are stored in.
+    storage_version: str = ""
 
     @property
     def singular(self) -> str:
@@ -33,6 +37,16 @@ class Resource:
     @property
     def group_version(self) -> str:
         return self.api_version
+
+    def at(self, version: str) -> Resource:
+        """The resource as served in ``version`` (itself for its storage version)."""
+        if version == self.version:
+            return self
+        return replace(self, version=version, served_versions=(), storage_version=self.version)
+
+    def stored(self) -> Resource:
+        """The resource in the version its objects are stored in."""
+        return BY_PLURAL[self.plural]
 
 
 RESOURCES = [
@@ -70,6 +84,7 @@ RESOURCES = [
         ("hpa",),
         ("all",),
         ("status",),
+        served_versions=("v1",),
     ),
     Resource(
         "poddisruptionbudgets",
@@ -99,15 +114,27 @@ BY_PLURAL = {resource.plural: resource for resource in RESOURCES}
 
 
 def group_versions() -> dict[str, list[Resource]]:
-    """Resources by group/version ("v1" for the core group), in a stable order."""
+    """Resources by group/version ("v1" for the core group), in a stable order: a group's
+    storage version before the other versions it serves."""
     groups: dict[str, list[Resource]] = {}
     for resource in RESOURCES:
-        groups.setdefault(resource.group_version, []).append(resource)
+        for version in (resource.version, *resource.served_versions):
+            served = resource.at(version)
+            groups.setdefault(served.group_version, []).append(served)
     return groups
 
 
 def find(group: str, version: str, plural: str) -> Resource | None:
+    """The resource a path names, as served in that version."""
     resource = BY_PLURAL.get(plural)
-    if resource and resource.group == group and resource.version == version:
-        return resource
+    if (
+        resource
+        and resource.group == group
+        and version
+        in (
+            resource.version,
+            *resource.served_versions,
+        )
+    ):
+        return resource.at(version)
     return None

@@ -170,9 +170,10 @@ def _inline(schema: openapi.Schema) -> Shape:
 
 
 @functools.cache
-def kind_shape(plural: str) -> Shape:
-    """The shape of one resource's objects (``any`` for a kind without a schema)."""
-    schema = openapi.kind_schema(plural)
+def kind_shape(plural: str, version: str = "") -> Shape:
+    """The shape of one resource's objects in ``version`` (default: the stored one; ``any``
+    for a kind without a schema)."""
+    schema = openapi.kind_schema(plural, version)
     name = next((n for n, s in openapi.definitions().items() if s is schema and schema), None)
     return _definition(name) if name else _ANY
 
@@ -483,7 +484,7 @@ def decode_object(resource: Resource, body: bytes, directive: str) -> Any:
         return obj
     decoder = _JsonDecoder()
     try:
-        decoder.decode(obj, kind_shape(resource.plural))
+        decoder.decode(obj, kind_shape(resource.plural, resource.version))
     except _Abort as error:
         raise ApiError.bad_request(f"{_header(resource, obj)}: {error}") from error
     if decoder.error:
@@ -599,12 +600,14 @@ def check_patched(
     ``patch: Invalid value`` as the patch handler writes it when it does not fit."""
     strategic = patch_type == "application/strategic-merge-patch+json"
     if strategic:
-        problem, strict = _convert(patched, kind_shape(resource.plural), directive != IGNORE)
+        problem, strict = _convert(
+            patched, kind_shape(resource.plural, resource.version), directive != IGNORE
+        )
         shown = go_print(patch)
     else:
         decoder = _JsonDecoder()
         try:
-            decoder.decode(patched, kind_shape(resource.plural))
+            decoder.decode(patched, kind_shape(resource.plural, resource.version))
             problem = decoder.error
         except _Abort as error:
             problem = str(error)
@@ -763,7 +766,7 @@ def check_apply(resource: Resource, applied: Obj, directive: str) -> None:
     refuses (a 500, as the server answers errors that are not a Status), then the strict YAML
     check of duplicated keys."""
     errors: list[str] = []
-    _typed(applied, kind_shape(resource.plural), "", errors)
+    _typed(applied, kind_shape(resource.plural, resource.version), "", errors)
     if errors:
         text = errors[0] if len(errors) == 1 else "errors:\n" + "\n".join(f"  {e}" for e in errors)
         raise ApiError(
@@ -771,7 +774,7 @@ def check_apply(resource: Resource, applied: Obj, directive: str) -> None:
         )
     decoder = _JsonDecoder()
     try:
-        decoder.decode(applied, kind_shape(resource.plural))
+        decoder.decode(applied, kind_shape(resource.plural, resource.version))
         problem = decoder.error
     except _Abort as error:
         problem = str(error)

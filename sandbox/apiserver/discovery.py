@@ -68,14 +68,16 @@ def core_versions() -> dict[str, Any]:
 
 
 def api_groups() -> dict[str, Any]:
-    groups = []
+    groups: dict[str, dict[str, Any]] = {}
     for group_version in group_versions():
         if "/" not in group_version:
             continue
         group, version = group_version.split("/")
         entry = {"groupVersion": group_version, "version": version}
-        groups.append({"name": group, "versions": [entry], "preferredVersion": entry})
-    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
+        # The storage version comes first, and is the preferred one (autoscaling: v2, v1).
+        known = groups.setdefault(group, {"name": group, "versions": [], "preferredVersion": entry})
+        known["versions"].append(entry)
+    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": list(groups.values())}
 
 
 def resource_list(group_version: str) -> dict[str, Any] | None:

@@ -1,6 +1,9 @@
 """Create, replace, patch and delete, with defaulting, dry runs and the scale subresource.
 
 Plain synchronous functions over the store; the HTTP layer decodes requests and calls them.
+A write in a served version other than the stored one (autoscaling/v1) is converted to the
+stored version first; a patch is applied to the object as that version serves it. What they
+return is stored objects: the HTTP layer converts them for the client.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import yaml
 from sandbox.apimachinery import field
 from sandbox.apimachinery.errors import ApiError
 from sandbox.apimachinery.field import Path
-from sandbox.apiserver import decoding, openapi, ownership, registry
+from sandbox.apiserver import conversion, decoding, openapi, ownership, registry
 from sandbox.apiserver.patch import (
     APPLY_PATCH,
     JSON_PATCH,
@@ -130,7 +133,8 @@ class ObjectApi:
     def create(
         self, resource: Resource, namespace: str | None, body: Any, options: WriteOptions
     ) -> Obj:
-        obj = copy.deepcopy(_require_object(body))
+        obj = conversion.to_storage(resource, copy.deepcopy(_require_object(body)))
+        resource = resource.stored()
         self._check_namespace(resource, namespace, obj, creating=True)
         meta = obj["metadata"]
         if options.manager and not meta.get("managedFields"):
@@ -156,7 +160,8 @@ class ObjectApi:
         subresource: str | None,
         options: WriteOptions,
     ) -> Obj:
-        obj = copy.deepcopy(_require_object(body))
+        obj = conversion.to_storage(resource, copy.deepcopy(_require_object(body)))
+        resource = resource.stored()
         self._check_namespace(resource, namespace, obj)
         if obj["metadata"].get("name") != name:
             raise ApiError.bad_request("the name of the object does not match the name on the URL")
@@ -203,7 +208,9 @@ class ObjectApi:
                 "the server does not allow this method on the requested resource",
             )
         document, patch_strict = decoding.load_patch(body, patch_type, options.validation)
-        schema = openapi.kind_schema(resource.plural)
+        # The patch applies to the object as the request's version serves it.
+        served, stored = resource, resource.stored()
+        schema = openapi.kind_schema(resource.plural, served.version)
         if patch_type == APPLY_PATCH:
             applied = _require_object(document)
             if not options.field_manager:
@@ -225,24 +232,30 @@ class ObjectApi:
 
         def change(obj: Obj) -> None:
             old = copy.deepcopy(obj)
+            current = conversion.to_served(served, obj)
             if patch_type == APPLY_PATCH:
-                ownership.check_apply(obj, document, options.field_manager, schema, options.force)
-            new = _apply_patch(obj, patch_type, document, schema, options)
+                ownership.check_apply(
+                    current, document, options.field_manager, schema, options.force
+                )
+            new = _apply_patch(current, patch_type, document, schema, options)
             if patch_type != APPLY_PATCH:
                 decoding.check_patched(
-                    resource, patch_type, new, document, options.validation, patch_strict
+                    served, patch_type, new, document, options.validation, patch_strict
                 )
+            new = conversion.to_storage(served, new)
             new_meta = new.setdefault("metadata", {})
             for fixed in ("name", "namespace", "uid", "creationTimestamp", "resourceVersion"):
                 if fixed in old["metadata"]:
                     new_meta[fixed] = old["metadata"][fixed]
             if subresource == "status":
-                new = registry.prepare_status(resource, new, old)
+                new = registry.prepare_status(stored, new, old)
             else:
-                registry.prepare(resource, new, old, self.store)
-                decoding.warn(registry.warnings(resource, new, old))
+                registry.prepare(stored, new, old, self.store)
+                decoding.warn(registry.warnings(stored, new, old))
                 if patch_type != APPLY_PATCH:
-                    ownership.record_update(new, old, options.manager, schema)
+                    ownership.record_update(
+                        new, old, options.manager, openapi.kind_schema(stored.plural)
+                    )
             obj.clear()
             obj.update(new)
 
@@ -263,7 +276,7 @@ class ObjectApi:
     ) -> Obj:
         obj = copy.deepcopy(applied)
         obj.setdefault("metadata", {})["name"] = name
-        schema = openapi.kind_schema(resource.plural)
+        schema = openapi.kind_schema(resource.plural, resource.version)
         record_manager(obj, options.field_manager, "Apply", managed_fields(obj, schema))
         return self.create(resource, namespace, obj, WriteOptions(dry_run=options.dry_run))
 

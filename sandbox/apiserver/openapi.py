@@ -56,9 +56,12 @@ def _definition_name(resource: Resource, suffix: str = "") -> str | None:
 
 
 @functools.cache
-def kind_schema(plural: str) -> Schema:
-    """The schema of one resource's objects (empty when unknown: patches then merge plainly)."""
+def kind_schema(plural: str, version: str = "") -> Schema:
+    """The schema of one resource's objects, in ``version`` (default: the stored one); empty
+    when unknown: patches then merge plainly."""
     resource = next((r for r in RESOURCES if r.plural == plural), None)
+    if resource and version:
+        resource = resource.at(version)
     name = _definition_name(resource) if resource else None
     return definitions().get(name, {}) if name else {}
 

@@ -3,6 +3,7 @@
 Discovery and OpenAPI documents, CRUD on every resource, list and watch (with Table output
 for kubectl), patches of all four types, the status and scale subresources, pods/log, the
 service and pod proxies, pods/portforward and pods/exec.  Errors are Kubernetes ``Status`` objects.
+Objects go out in the version the path names (converted when it is not the stored one).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from sandbox.apimachinery.selectors import SelectorError
 from sandbox.apiserver import (
     auth,
     binding,
+    conversion,
     decoding,
     discovery,
     listing,
@@ -273,6 +275,10 @@ class ApiServer:
         if resource.namespaced and ns is None and (name or method not in ("GET",)):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         params = request.query_params
+
+        def served(obj: Obj) -> Obj:
+            return conversion.to_served(resource, obj)
+
         if method == "GET" and name is None:
             page = listing.list_page(
                 self.store,
@@ -297,7 +303,7 @@ class ApiServer:
                     "kind": f"{resource.kind}List",
                     "apiVersion": resource.api_version,
                     "metadata": page.metadata(),
-                    "items": page.items,
+                    "items": [served(item) for item in page.items],
                 }
             )
         if method == "GET":
@@ -311,13 +317,13 @@ class ApiServer:
                         resource.plural, [obj], self.store.resource_version, _table_include(request)
                     )
                 )
-            return json_response(obj)
+            return json_response(served(obj))
         options = _write_options(request)
         if method == "POST" and sub == "binding" and name is not None and ns is not None:
             return json_response(binding.bind(self.store, ns, name, decode_body(body)), 201)
         if method == "POST" and name is None:
             sent = decoding.decode_object(resource, body, options.validation)
-            return json_response(self.objects.create(resource, ns, sent, options), 201)
+            return json_response(served(self.objects.create(resource, ns, sent, options)), 201)
         if method == "PUT" and name is not None:
             # A scale subresource takes a Scale, which the scale handler reads itself.
             sent = (
@@ -325,7 +331,9 @@ class ApiServer:
                 if sub == "scale"
                 else decoding.decode_object(resource, body, options.validation)
             )
-            return json_response(self.objects.replace(resource, ns, name, sent, sub, options))
+            return json_response(
+                served(self.objects.replace(resource, ns, name, sent, sub, options))
+            )
         if method == "PATCH" and name is not None:
             if content_type not in PATCH_TYPES:
                 raise ApiError(
@@ -337,7 +345,7 @@ class ApiServer:
             patched, was_created = self.objects.patch(
                 resource, ns, name, content_type, body, sub, options
             )
-            return json_response(patched, 201 if was_created else 200)
+            return json_response(served(patched), 201 if was_created else 200)
         if method == "DELETE":
             delete_options = decode_body(body) if body.strip() else {}
             if not isinstance(delete_options, dict):
@@ -353,19 +361,19 @@ class ApiServer:
             except ValueError as error:
                 raise ApiError.bad_request(f"invalid gracePeriodSeconds: {grace}") from error
             if name is None:
-                return json_response(
-                    self.objects.delete_collection(
-                        resource,
-                        ns,
-                        params.get("labelSelector"),
-                        params.get("fieldSelector"),
-                        propagation,
-                        dry_run,
-                        grace_period,
-                    )
+                deleted = self.objects.delete_collection(
+                    resource,
+                    ns,
+                    params.get("labelSelector"),
+                    params.get("fieldSelector"),
+                    propagation,
+                    dry_run,
+                    grace_period,
                 )
+                deleted["items"] = [served(item) for item in deleted["items"]]
+                return json_response(deleted)
             return json_response(
-                self.objects.delete(resource, ns, name, propagation, dry_run, grace_period)
+                served(self.objects.delete(resource, ns, name, propagation, dry_run, grace_period))
             )
         raise ApiError(405, "MethodNotAllowed", f"{method} is not supported on this path")
 
@@ -400,7 +408,7 @@ class ApiServer:
             if as_table:
                 version = obj["metadata"]["resourceVersion"]
                 return tables.table(resource.plural, [obj], version, include)
-            return obj
+            return conversion.to_served(resource, obj)
 
         return StreamingResponse(
             watch_events(self.store, watch, render), media_type="application/json"
