@@ -18,7 +18,7 @@ from sandbox.resources import BY_PLURAL, NODE_NAME
 from sandbox.storage.store import Store, now_rfc3339
 
 
-def _node_status(gpus: int) -> dict[str, Any]:
+def _node_status(gpus: int, internal_ip: str) -> dict[str, Any]:
     now = now_rfc3339()
     capacity = {
         "cpu": str(os.cpu_count() or 1),
@@ -64,7 +64,7 @@ def _node_status(gpus: int) -> dict[str, Any]:
             )
         ],
         "addresses": [
-            {"type": "InternalIP", "address": "127.0.0.1"},
+            {"type": "InternalIP", "address": internal_ip},
             {"type": "Hostname", "address": NODE_NAME},
         ],
         "nodeInfo": {
@@ -161,7 +161,8 @@ def bootstrap(store: Store, state_dir: Path | None = None, *, gpus: int = 0) -> 
             )
 
     def refresh(obj: dict[str, Any]) -> None:
-        obj["status"] = _node_status(gpus)
+        cidr = (obj.get("spec") or {}).get("podCIDR") or podnetwork.DEFAULT_CIDR
+        obj["status"] = _node_status(gpus, podnetwork.node_address(cidr))
         if state_dir is not None:
             obj["status"]["images"] = images.node_images(state_dir)
 

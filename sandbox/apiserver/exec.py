@@ -84,7 +84,15 @@ def prepare(store: Store, state_dir: Path, pod: Obj, request: ExecRequest) -> Pr
     view = ContainerView(mounts, tmpdir, container.get("workingDir") or "", root)
     pod_ip = (pod.get("status") or {}).get("podIP") or "127.0.0.1"
     try:
-        env = podspec.environment(store, pod, container, view.rewritten, pod_ip, view.tmp)
+        env = podspec.environment(
+            store,
+            pod,
+            container,
+            view.rewritten,
+            pod_ip,
+            view.tmp,
+            host_ip=(pod.get("status") or {}).get("hostIP") or "",
+        )
     except podspec.ConfigError as error:
         raise ApiError.bad_request(str(error)) from error
     argv = [view.path(word) for word in request.command]

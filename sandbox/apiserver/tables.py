@@ -204,6 +204,16 @@ _WIDE = {
     "Selector",
     "VolumeMode",
 }
+# A node's wide columns: its External-IP is wide, a Service's is not.
+_WIDE_NODE = {"Internal-IP", "External-IP", "OS-Image", "Kernel-Version", "Container-Runtime"}
+
+
+def _node_address(node: Obj, kind: str) -> str:
+    """The node's first address of that type (getNodeExternalIP and its InternalIP twin)."""
+    found = [
+        a.get("address") for a in _status(node).get("addresses") or [] if a.get("type") == kind
+    ]
+    return str(found[0]) if found else "<none>"
 
 
 def _access_modes(modes: list[str] | None) -> str:
@@ -442,6 +452,19 @@ COLUMNS: dict[str, list[Column]] = {
             "string",
             lambda o: (_status(o).get("nodeInfo") or {}).get("kubeletVersion", ""),
         ),
+        ("Internal-IP", "string", lambda o: _node_address(o, "InternalIP")),
+        ("External-IP", "string", lambda o: _node_address(o, "ExternalIP")),
+        ("OS-Image", "string", lambda o: (_status(o).get("nodeInfo") or {}).get("osImage", "")),
+        (
+            "Kernel-Version",
+            "string",
+            lambda o: (_status(o).get("nodeInfo") or {}).get("kernelVersion", ""),
+        ),
+        (
+            "Container-Runtime",
+            "string",
+            lambda o: (_status(o).get("nodeInfo") or {}).get("containerRuntimeVersion", ""),
+        ),
     ],
 }
 
@@ -490,7 +513,7 @@ def table(
             "type": kind,
             "format": "",
             "description": "",
-            "priority": 1 if name in _WIDE else 0,
+            "priority": 1 if name in _WIDE or (resource == "nodes" and name in _WIDE_NODE) else 0,
         }
         for name, kind, _ in columns
     ]

@@ -2,7 +2,9 @@
 
 Linux routes all of 127.0.0.0/8 to the loopback interface with no setup, so a /24 in it serves
 as the node's podCIDR (as 10.244.0.0/24 is on minikube), and the IPAM hands its addresses out
-as host-local IPAM does: round robin from .2, never one a live pod holds. The range is drawn
+as host-local IPAM does: round robin from .2, never one a live pod holds. The .1, the bridge's
+on a real node, is the node's own address (its InternalIP, where kube-proxy answers on the
+nodePorts), so that sandboxes side by side each have a node address of their own. The range is drawn
 at random when the node is first created, so that sandboxes side by side on one machine (or a
 leftover process of another) rarely meet; an address whose declared ports are taken on this
 machine is passed over all the same.
@@ -27,6 +29,11 @@ def random_cidr() -> str:
     return f"127.{random.randint(1, 254)}.{random.randint(0, 255)}.0/24"
 
 
+def node_address(cidr: str) -> str:
+    """The node's address on its pod network: the range's first host."""
+    return str(next(ipaddress.ip_network(cidr, strict=False).hosts()))
+
+
 def _ports_free(address: str, ports: list[int]) -> bool:
     for port in ports:
         with socket.socket() as sock:
@@ -46,6 +53,7 @@ class PodNetwork:
         if not network.subnet_of(ipaddress.ip_network("127.0.0.0/8")):  # type: ignore[arg-type]
             raise ValueError(f"the pod CIDR {cidr} is not in 127.0.0.0/8")
         self.cidr = str(network)
+        self.node_address = node_address(self.cidr)
         # .1 is the bridge's on a real node; the first and last are the network's own
         self._range = [str(a) for a in network.hosts()][1:]
         self._next = 0

@@ -178,7 +178,7 @@ def expand(text: str, env: dict[str, str]) -> str:
     return _REFERENCE.sub(replace, text)
 
 
-def _field(pod: Obj, path: str, pod_ip: str) -> str:
+def _field(pod: Obj, path: str, pod_ip: str, host_ip: str) -> str:
     meta, spec = pod["metadata"], pod.get("spec") or {}
     simple = {
         "metadata.name": meta.get("name"),
@@ -188,8 +188,8 @@ def _field(pod: Obj, path: str, pod_ip: str) -> str:
         "spec.serviceAccountName": spec.get("serviceAccountName") or "default",
         "status.podIP": pod_ip,
         "status.podIPs": pod_ip,
-        "status.hostIP": "127.0.0.1",
-        "status.hostIPs": "127.0.0.1",
+        "status.hostIP": host_ip,
+        "status.hostIPs": host_ip,
     }
     if path in simple:
         return str(simple[path] or "")
@@ -221,11 +221,14 @@ def environment(
     container_mounts: list[Mount],
     pod_ip: str,
     tmpdir: Path,
+    *,
+    host_ip: str,
 ) -> dict[str, str]:
     """The process environment of ``container``; ConfigError while a reference is missing.
 
     ``container_mounts``: the mounts whose paths the process only finds rewritten (none when
-    it runs in the container's own view); ``tmpdir``: its /tmp as it names it.
+    it runs in the container's own view); ``tmpdir``: its /tmp as it names it; ``host_ip``:
+    the node's address (status.hostIP).
     """
     namespace = pod["metadata"]["namespace"]
     base = {name: os.environ[name] for name in PASSED_THROUGH if name in os.environ}
@@ -264,7 +267,7 @@ def environment(
             elif "secretKeyRef" in source:
                 value = _key_ref(store, namespace, "secrets", source["secretKeyRef"])
             elif "fieldRef" in source:
-                value = _field(pod, source["fieldRef"]["fieldPath"], pod_ip)
+                value = _field(pod, source["fieldRef"]["fieldPath"], pod_ip, host_ip)
             else:
                 value = _resource_field(container, source.get("resourceFieldRef") or {})
         if value is not None:

@@ -257,7 +257,13 @@ class ContainerRun:
         view = worker.view(self.spec)
         try:
             env = podspec.environment(
-                worker.store, worker.pod, self.spec, view.rewritten, worker.ip, view.tmp
+                worker.store,
+                worker.pod,
+                self.spec,
+                view.rewritten,
+                worker.ip,
+                view.tmp,
+                host_ip=worker.kubelet.network().node_address,
             )
             argv = podspec.argv(self.spec, env, view.rewritten)
         except podspec.ConfigError as error:
@@ -745,8 +751,8 @@ class PodWorker:
         status: Obj = {
             "phase": phase,
             "conditions": conditions,
-            "hostIP": "127.0.0.1",
-            "hostIPs": [{"ip": "127.0.0.1"}],
+            "hostIP": self.kubelet.network().node_address,
+            "hostIPs": [{"ip": self.kubelet.network().node_address}],
             **({"podIP": self.ip, "podIPs": [{"ip": self.ip}]} if self.ip else {}),
             "startTime": self._start_time,
             "qosClass": _qos_class(self.pod),

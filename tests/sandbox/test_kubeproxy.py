@@ -11,6 +11,7 @@ import subprocess
 import pytest
 
 from sandbox.kubeproxy.proxier import RETRY_SECONDS, KubeProxy
+from sandbox.resources import NODE_NAME
 from sandbox.testing import SandboxProcess
 from tests.polling import eventually
 from tests.sandbox.unit import NAMESPACE, bench
@@ -79,7 +80,11 @@ def _service(sandbox: SandboxProcess, name: str, type_: str, app: str = "web") -
 
 def _node_ip(sandbox: SandboxProcess) -> str:
     path = '{.items[0].status.addresses[?(@.type=="InternalIP")].address}'
-    return sandbox.kubectl("get", "nodes", "-o", f"jsonpath={path}").stdout
+    address = sandbox.kubectl("get", "nodes", "-o", f"jsonpath={path}").stdout
+    wide = sandbox.kubectl("get", "nodes", "-o", "wide").stdout.splitlines()
+    assert wide[0].split()[5:7] == ["INTERNAL-IP", "EXTERNAL-IP"]
+    assert wide[1].split()[5:7] == [address, "<none>"]
+    return address
 
 
 def _node_port(sandbox: SandboxProcess, name: str) -> str:
@@ -107,7 +112,9 @@ def _refused(address: str) -> bool:
 
 def test_the_node_address_answers_on_a_node_port(web: SandboxProcess) -> None:
     address = _service(web, "web", "NodePort")
-    assert address.startswith("127.")
+    # the node has a loopback address of its own, the one its pods report as hostIP
+    host_ip = web.kubectl("get", "-n", NS, "pod", "web-a", "-o", "jsonpath={.status.hostIP}")
+    assert address.startswith(f"{host_ip.stdout}:") and host_ip.stdout != "127.0.0.1"
     seen = {eventually(lambda: _answered_by(address), f"a pod answering on {address}")}
     # kube-proxy spreads connections over the endpoints at random
     for _ in range(40):
@@ -156,21 +163,24 @@ def test_a_load_balancer_stays_pending_and_answers_on_its_node_port(web: Sandbox
     web.kubectl("delete", "-n", NS, "svc", "lb")
 
 
-def _free_node_port() -> int:
+def _free_node_port(node_ip: str) -> int:
     for port in random.sample(range(30000, 32768), 200):
         with socket.socket() as probe:
             try:
-                probe.bind(("127.0.0.1", port))
+                probe.bind((node_ip, port))
             except OSError:
                 continue
             return port
-    raise AssertionError("no free port in the NodePort range on 127.0.0.1")
+    raise AssertionError(f"no free port in the NodePort range on {node_ip}")
 
 
 def test_a_port_another_process_holds_is_tried_again_and_freed_on_delete() -> None:
     unit = bench(node=True)
+    node = unit.get("nodes", NODE_NAME, namespace=None)
+    assert node is not None
+    node_ip = node["status"]["addresses"][0]["address"]
     with socket.create_server(("127.0.0.1", 0)) as upstream:
-        node_port = _free_node_port()
+        node_port = _free_node_port(node_ip)
         unit.create(
             "services",
             {
@@ -191,10 +201,10 @@ def test_a_port_another_process_holds_is_tried_again_and_freed_on_delete() -> No
             },
         )
         proxy = KubeProxy(unit.ctx)
-        with socket.create_server(("127.0.0.1", node_port)):
+        with socket.create_server((node_ip, node_port)):
             assert proxy.reconcile(NAMESPACE, "echo") == RETRY_SECONDS
         assert proxy.reconcile(NAMESPACE, "echo") is None
-        with socket.create_connection(("127.0.0.1", node_port), timeout=5) as client:
+        with socket.create_connection((node_ip, node_port), timeout=5) as client:
             accepted, _ = upstream.accept()
             with accepted:
                 client.sendall(b"ping")
@@ -202,4 +212,4 @@ def test_a_port_another_process_holds_is_tried_again_and_freed_on_delete() -> No
         unit.store.delete("services", NAMESPACE, "echo")
         assert proxy.reconcile(NAMESPACE, "echo") is None
         with pytest.raises(ConnectionRefusedError):
-            socket.create_connection(("127.0.0.1", node_port), timeout=5).close()
+            socket.create_connection((node_ip, node_port), timeout=5).close()

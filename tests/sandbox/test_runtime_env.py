@@ -30,7 +30,9 @@ def test_only_declared_values_are_rewritten_to_the_volume_folders(
     }
     mounts = [Mount("/models", models), Mount("/tmp", scratch)]
     container["ports"] = [{"containerPort": 8000}]
-    env = environment(Store(None), POD, container, mounts, "127.244.0.7", scratch)
+    env = environment(
+        Store(None), POD, container, mounts, "127.244.0.7", scratch, host_ip="127.244.0.1"
+    )
     assert env["MODEL_DIR"] == str(models)
     assert env["CACHE"] == f"{scratch}/cache"
     assert env["URL"] == "http://example.invalid/models"

@@ -18,7 +18,7 @@ from sandbox import paths
 from sandbox.apiserver.objects import ObjectApi
 from sandbox.kubelet import containerview
 from sandbox.kubelet.runtime import ProcessGroups
-from sandbox.resources import BY_PLURAL
+from sandbox.resources import BY_PLURAL, NODE_NAME
 from tests.sandbox.inprocess import (
     NAMESPACE,
     Cluster,
@@ -71,6 +71,7 @@ def test_env_volumes_ports_and_log(cluster: Cluster) -> None:
             {"name": "KEY", "valueFrom": {"secretKeyRef": {"name": "sec", "key": "API_KEY"}}},
             {"name": "ME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
             {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+            {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}},
             {"name": "OUT", "value": "/data/out/$(ME)"},
         ],
         ports=[{"name": "http", "containerPort": 8000}],
@@ -95,6 +96,12 @@ def test_env_volumes_ports_and_log(cluster: Cluster) -> None:
     assert pod_ip.startswith("127.") and pod_ip != "127.0.0.1"
     assert env["KEY"] == "s3cret"
     assert (env["ME"], env["IP"], env["HOST"], env["PORT"]) == ("envy", pod_ip, pod_ip, "8000")
+    # the node's own address: the .1 of its pod range, which no pod gets
+    node = cluster.get("nodes", NODE_NAME, namespace="")
+    assert node is not None
+    internal_ip = node["status"]["addresses"][0]
+    assert internal_ip == {"type": "InternalIP", "address": obj["status"]["hostIP"]}
+    assert env["NODE"] == obj["status"]["hostIP"] == pod_ip.rsplit(".", 1)[0] + ".1"
     if containerview.available():
         # its own view: the paths the manifest gives are the paths it finds
         seen = (env["MODEL_DIR"], env["OUT"], env["TMPDIR"])
