@@ -115,8 +115,9 @@ class KubeProxy(Controller):
     def keys_for(self, resource: str, obj: Obj) -> Iterable[Key]:
         if resource == "endpoints":
             yield key_of(obj)  # an Endpoints object is named after its service
-        else:  # the node's address moved: every service's listeners follow
-            yield from list(self._listeners)
+        else:  # the node's address may have moved: every service's listeners follow
+            services, _ = self.store.list("services")
+            yield from (key_of(service) for service in services)
 
     def stop(self) -> None:
         super().stop()
@@ -175,7 +176,7 @@ class KubeProxy(Controller):
             try:
                 current[node_port] = NodePortListener((node_ip, node_port), port_name, pick)
             except OSError as error:
-                # kube-proxy's words when another process holds the port
+                # another process holds the port: said in the log, tried again later
                 log.warning(
                     'can\'t open port "nodePort for %s/%s" (%s:%d/tcp): %s',
                     namespace,
