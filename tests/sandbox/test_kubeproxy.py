@@ -132,8 +132,11 @@ def test_the_node_address_answers_on_a_node_port(web: SandboxProcess) -> None:
 def test_a_changed_node_port_moves_the_listener(web: SandboxProcess) -> None:
     old = _service(web, "moving", "NodePort")
     eventually(lambda: _answered_by(old), f"a pod answering on {old}")
-    node_ip, old_port = old.split(":")
-    new_port = random.choice([p for p in range(31000, 32000) if str(p) != old_port])
+    node_ip = old.split(":")[0]
+    taken = web.kubectl(
+        "get", "svc", "-A", "-o", "jsonpath={.items[*].spec.ports[*].nodePort}"
+    ).stdout.split()
+    new_port = random.choice([p for p in range(31000, 32000) if str(p) not in taken])
     patch = f'{{"spec":{{"ports":[{{"port":80,"nodePort":{new_port}}}]}}}}'
     web.kubectl("patch", "-n", NS, "svc", "moving", "-p", patch)
     new = f"{node_ip}:{new_port}"
