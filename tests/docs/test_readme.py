@@ -110,7 +110,12 @@ def api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def curl_lines() -> list[str]:
-    return [line for line in shell_lines() if line.startswith("curl") and runnable(line)]
+    """The curl lines for a served model; those that ask kubectl for an address need a cluster."""
+    return [
+        line
+        for line in shell_lines()
+        if line.startswith("curl") and runnable(line) and "$(kubectl" not in line
+    ]
 
 
 @pytest.mark.slow
@@ -131,7 +136,8 @@ def test_curl_line_answers(line: str, api_url: str) -> None:
 
 
 def kubectl_lines() -> list[str]:
-    lines = [c for c in shell_lines() if c.startswith("kubectl ")] + inline_commands("kubectl")
+    lines = [c for c in shell_lines() if c.startswith("kubectl ") or "$(kubectl" in c]
+    lines += inline_commands("kubectl")
     return sorted({line for line in lines if "iris-api-secret -o" not in line})
 
 
@@ -170,3 +176,5 @@ def test_kubectl_line_works_on_the_sandbox(line: str, minikube_stack: SandboxPro
     )
     assert result.returncode == 0, f"{line}\n{result.stderr}"
     assert "error" not in result.stderr.lower(), result.stderr
+    if line.startswith("curl ") and line.endswith("/readyz"):
+        assert json.loads(result.stdout)["status"] == "ready", result.stdout
