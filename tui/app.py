@@ -54,6 +54,14 @@ class WatchBatch(Message):
     """Watch events are waiting in the app's queue."""
 
 
+class Connected(Message):
+    """The session reached the server (from the connect worker's thread)."""
+
+    def __init__(self, server_version: str) -> None:
+        super().__init__()
+        self.server_version = server_version
+
+
 class WatchState(Message):
     def __init__(self, kind: str, state: ConnectionState, detail: str) -> None:
         super().__init__()
@@ -109,10 +117,16 @@ class IrisApp(App[None]):
         self.add_mode("watch", lambda: self.dashboard)
         self.add_mode("deploy", DeployScreen)
         self.add_mode("predict", PredictScreen)
-        # The dashboard's tables must exist before the first watch events arrive (on a busy
-        # machine the connection could be quicker than composing them).
-        await self.switch_mode("watch")
+        # Reading the kubeconfig and reaching the server take as long as composing the
+        # dashboard: both at once. The watches start only once the dashboard's tables exist,
+        # since the worker's outcome comes as a message (Connected, or the worker's
+        # StateChanged), which the app handles after this handler.
         self.action_reconnect()
+        await self.switch_mode("watch")
+        # The modules and the screens live as long as the app: frozen, they are not walked
+        # again by the collections that parsing and showing the first lists set off (adding
+        # a thousand rows took four times as long with them in the heap).
+        gc.freeze()
 
     def on_unmount(self) -> None:
         # Leaving: stop the watch threads now (interrupting their reads is quick) rather than
@@ -145,16 +159,17 @@ class IrisApp(App[None]):
 
     @work(thread=True, exclusive=True, group="connect", exit_on_error=False)
     def _connect(self) -> None:
-        version = self.session.connect()
-        self.call_from_thread(self._connected, version)
+        self.post_message(Connected(self.session.connect()))
 
     def _connect_failed(self, message: str) -> None:
         self.status = self.status.with_(state=LinkState.FAILED, detail="press R to retry")
         self.dashboard.show_problem(message)
 
-    def _connected(self, version: str) -> None:
+    def on_connected(self, message: Connected) -> None:
         self.status = self.status.with_(
-            context=self.session.context, state=LinkState.CONNECTING, server_version=version
+            context=self.session.context,
+            state=LinkState.CONNECTING,
+            server_version=message.server_version,
         )
         self.dashboard.show_problem(None)
         if not self.session.kubectl_available():
