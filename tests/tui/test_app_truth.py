@@ -5,6 +5,7 @@ escapes, a number field refusing keys silently, stale bars, keys the help misnam
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import io
 from pathlib import Path
@@ -19,6 +20,7 @@ from tests.tui.waiting import notes_of
 from tui.app import IrisApp
 from tui.cluster.logs import LogEnd, LogLine, LogNotice
 from tui.cluster.watch import WatchEvent
+from tui.screens.confirm import ConfirmScreen
 from tui.screens.deploy import DeployScreen
 from tui.screens.describe import DescribeScreen
 from tui.screens.help import HelpScreen, key_table
@@ -112,6 +114,46 @@ async def test_every_screen_shows_the_newest_command_wrapped() -> None:
             assert len(rendered) > len(app.commands), key
             assert all(len(line.rstrip()) <= log.size.width for line in rendered), key
         assert isinstance(app.screen, LogsScreen)
+
+
+async def newest_shown(pilot: Any, log: CommandLog, text: str) -> bool:
+    """Whether ``log`` shows ``text`` in its last lines, scrolled to them (laying out a
+    wrapped line takes a few refreshes; on a busy machine more)."""
+    for _ in range(40):
+        rendered = [strip.text for strip in log.lines]
+        if any(text in line for line in rendered[-2:]) and log.scroll_y == log.max_scroll_y:
+            return True
+        await pilot.pause(0.05)
+    return False
+
+
+async def test_a_command_logged_anywhere_shows_at_once_in_the_log_in_view() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        for i in range(8):
+            app.log_command(f"kubectl get pods --selector=run={i:02d} " + "x" * 90)
+        app.push_screen(LogsScreen("iris-api-7d9f8-abcde"))
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        logs = app.screen
+        # A dashboard action's worker finishes while the logs screen is in front: its
+        # command comes from that thread, as _action_worker reports it.
+        await asyncio.to_thread(
+            app.call_from_thread, app.log_command, "kubectl rollout restart deployment/iris-api"
+        )
+        assert await newest_shown(pilot, logs.query_one(CommandLog), "rollout restart")
+        assert app.screen is logs
+
+        # Back on the dashboard, a question in front of it: the log below the question is
+        # still in view, and a command logged meanwhile shows there.
+        app.pop_screen()
+        await pilot.pause()
+        app.push_screen(ConfirmScreen("Delete pod iris-api-7d9f8-abcde?"))
+        await pilot.pause()
+        app.log_command("kubectl scale deployment/iris-api --replicas=3")
+        assert await newest_shown(pilot, app.dashboard.query_one(CommandLog), "--replicas=3")
+        assert isinstance(app.screen, ConfirmScreen)
 
 
 async def test_a_failed_diff_shows_kubectls_reason_and_what_to_do() -> None:
