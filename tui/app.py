@@ -134,6 +134,8 @@ class IrisApp(App[None]):
         if self._watch is not None:
             self._watch.stop()
             self._watch = None
+        # What mount froze is collectable again (one process may run many apps: the tests).
+        gc.unfreeze()
 
     def action_watch(self) -> None:
         """The dashboard, from any screen (a logs or YAML screen stacked on it, or a mode)."""
