@@ -8,7 +8,6 @@ from typing import Any
 from sandbox.apimachinery import field
 from sandbox.apimachinery.field import ErrorList, GoValue, Path, go_quote
 from sandbox.apiserver.registry import meta, names, podspec, podwarnings
-from sandbox.apiserver.registry.strategy import Strategy
 from sandbox.apiserver.registry.values import Obj, child, integer, mapping, text
 from sandbox.storage.store import Store
 
@@ -141,28 +140,7 @@ def _deployment_strategy(strategy: Obj, path: Path) -> ErrorList:
     return errors
 
 
-class _TemplateOwner(Strategy):
-    """A kind whose ``spec.template`` is a pod template: warned of on create, and again on an
-    update that changes the spec."""
-
-    def warnings_on_create(self, obj: Obj) -> list[str]:
-        name = text(mapping(obj.get("metadata")).get("name"))
-        warnings = podwarnings.name_warnings(name, podwarnings.OWNER_NAME)
-        return warnings + _template_warnings(obj)
-
-    def warnings_on_update(self, obj: Obj, old: Obj) -> list[str]:
-        return _template_warnings(obj) if self.generation_bumped(obj, old) else []
-
-    def generation_bumped(self, obj: Obj, old: Obj) -> bool:
-        return podwarnings.spec_changed(obj, old)
-
-
-def _template_warnings(obj: Obj) -> list[str]:
-    template = mapping(obj.get("spec")).get("template")
-    return podwarnings.template_warnings(SPEC.child("template"), template)
-
-
-class ReplicaSetStrategy(_TemplateOwner):
+class ReplicaSetStrategy(podwarnings.TemplateOwnerStrategy):
     def default(self, obj: Obj, old: Obj | None, store: Store) -> None:
         spec = child(obj, "spec")
         spec.setdefault("replicas", 1)
@@ -192,7 +170,7 @@ def _selector_unchanged(obj: Obj, old: Obj) -> ErrorList:
     )
 
 
-class DeploymentStrategy(_TemplateOwner):
+class DeploymentStrategy(podwarnings.TemplateOwnerStrategy):
     def generation_bumped(self, obj: Obj, old: Obj) -> bool:
         # Annotations are copied to the replica sets, so they bump it too.
         annotations = mapping(obj.get("metadata")).get("annotations")

@@ -10,7 +10,6 @@ from typing import Any
 from sandbox.apimachinery import field
 from sandbox.apimachinery.field import ErrorList, GoValue, Path
 from sandbox.apiserver.registry import cron, meta, names, podspec, podwarnings
-from sandbox.apiserver.registry.strategy import Strategy
 from sandbox.apiserver.registry.values import Obj, child, mapping, text
 from sandbox.storage.store import Store
 
@@ -149,7 +148,7 @@ def _generated_selector(obj: Obj) -> ErrorList:
     return errors
 
 
-class JobStrategy(Strategy):
+class JobStrategy(podwarnings.TemplateOwnerStrategy):
     def default(self, obj: Obj, old: Obj | None, store: Store) -> None:
         spec = child(obj, "spec")
         job_meta = child(obj, "metadata")
@@ -184,14 +183,7 @@ class JobStrategy(Strategy):
         errors.extend(_validate_full_job_spec(spec, SPEC))
         return errors
 
-    def warnings_on_create(self, obj: Obj) -> list[str]:
-        name = text(mapping(obj.get("metadata")).get("name"))
-        warnings = podwarnings.name_warnings(name, podwarnings.OWNER_NAME)
-        return warnings + podwarnings.job_spec_warnings(SPEC, obj.get("spec"))
-
-    def warnings_on_update(self, obj: Obj, old: Obj) -> list[str]:
-        if not podwarnings.spec_changed(obj, old):
-            return []
+    def template_warnings(self, obj: Obj) -> list[str]:
         return podwarnings.job_spec_warnings(SPEC, obj.get("spec"))
 
     def validate_update(self, obj: Obj, old: Obj) -> ErrorList:
@@ -308,14 +300,7 @@ def _cronjob_spec(spec: Obj, old_spec: Obj | None, path: Path) -> ErrorList:
     return errors
 
 
-def _job_template_warnings(obj: Obj) -> list[str]:
-    job_template = mapping(mapping(obj.get("spec")).get("jobTemplate"))
-    return podwarnings.job_spec_warnings(
-        SPEC.child("jobTemplate", "spec"), job_template.get("spec")
-    )
-
-
-class CronJobStrategy(Strategy):
+class CronJobStrategy(podwarnings.TemplateOwnerStrategy):
     def default(self, obj: Obj, old: Obj | None, store: Store) -> None:
         spec = child(obj, "spec")
         spec.setdefault("concurrencyPolicy", "Allow")
@@ -341,13 +326,14 @@ class CronJobStrategy(Strategy):
             )
         return errors
 
-    def warnings_on_create(self, obj: Obj) -> list[str]:
-        name = text(mapping(obj.get("metadata")).get("name"))
-        warnings = podwarnings.name_warnings(name, podwarnings.OWNER_NAME)
-        return warnings + _job_template_warnings(obj)
+    def template_warnings(self, obj: Obj) -> list[str]:
+        job_template = mapping(mapping(obj.get("spec")).get("jobTemplate"))
+        return podwarnings.job_spec_warnings(
+            SPEC.child("jobTemplate", "spec"), job_template.get("spec")
+        )
 
     def warnings_on_update(self, obj: Obj, old: Obj) -> list[str]:
-        warnings = _job_template_warnings(obj) if podwarnings.spec_changed(obj, old) else []
+        warnings = super().warnings_on_update(obj, old)
         # Creations refuse a time zone in the schedule; one kept from before is only warned of.
         if "TZ" in text(mapping(obj.get("spec")).get("schedule")):
             warnings.append(

@@ -15,6 +15,7 @@ from typing import Any
 from sandbox.apimachinery import quantity
 from sandbox.apimachinery.field import Path, go_quote
 from sandbox.apiserver.registry import meta, names
+from sandbox.apiserver.registry.strategy import Strategy
 from sandbox.apiserver.registry.values import Obj, integer, mapping, objects, text
 
 # pkg/api/node/util.go's deprecatedNodeLabels.
@@ -388,3 +389,26 @@ def _ports(containers: list[tuple[Obj, Path]]) -> list[str]:
 def spec_changed(obj: Obj, old: Obj) -> bool:
     """Whether an update bumps the generation, the strategies' cue to warn again."""
     return not meta.semantic_equal(obj.get("spec"), old.get("spec"))
+
+
+class TemplateOwnerStrategy(Strategy):
+    """The warnings of a kind that carries a pod template (ReplicaSet, Deployment, Job,
+    CronJob): its name and template on create, the template again on an update that bumps
+    the generation."""
+
+    def template_warnings(self, obj: Obj) -> list[str]:
+        """The warnings of the pod template at ``spec.template`` (a Job's spec, a CronJob's
+        job template: theirs override)."""
+        return template_warnings(
+            Path("spec").child("template"), mapping(obj.get("spec")).get("template")
+        )
+
+    def generation_bumped(self, obj: Obj, old: Obj) -> bool:
+        return spec_changed(obj, old)
+
+    def warnings_on_create(self, obj: Obj) -> list[str]:
+        name = text(mapping(obj.get("metadata")).get("name"))
+        return name_warnings(name, OWNER_NAME) + self.template_warnings(obj)
+
+    def warnings_on_update(self, obj: Obj, old: Obj) -> list[str]:
+        return self.template_warnings(obj) if self.generation_bumped(obj, old) else []
