@@ -23,13 +23,12 @@ from pathlib import Path
 from sandbox import paths
 from sandbox.apimachinery import quantity
 from sandbox.apimachinery.errors import ApiError
-from sandbox.apiserver.registry.storage import claim_class, expandable
 from sandbox.controllers.base import Context, Controller, Obj
 from sandbox.controllers.pvcprotection import claims_of
 from sandbox.controllers.queue import Key
 from sandbox.resources import BY_PLURAL, NODE_NAME
 from sandbox.storage.store import now_rfc3339
-from sandbox.storageclasses import default_class
+from sandbox.storageclasses import claim_class, default_class, expandable
 
 DEFAULT_STORAGE_CLASS = "standard"
 PROVISIONER = "k8s.io/minikube-hostpath"

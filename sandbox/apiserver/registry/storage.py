@@ -15,15 +15,13 @@ from sandbox.apiserver.registry import meta, names
 from sandbox.apiserver.registry.strategy import Strategy
 from sandbox.apiserver.registry.values import Obj, child, items, mapping, text
 from sandbox.storage.store import Store, now_rfc3339
-from sandbox.storageclasses import default_class
+from sandbox.storageclasses import claim_class, default_class, expandable
 
 PVC_PROTECTION = "kubernetes.io/pvc-protection"
 PV_PROTECTION = "kubernetes.io/pv-protection"
 SPEC = Path("spec")
 ACCESS_MODES = ("ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod")
 VOLUME_MODES = ("Block", "Filesystem")
-# GetPersistentVolumeClaimClass: the beta annotation, where set, wins over the field.
-_BETA_CLASS_ANNOTATION = "volume.beta.kubernetes.io/storage-class"
 _IMMUTABLE_SPEC = (
     "spec is immutable after creation except resources.requests and volumeAttributesClassName "
     "for bound claims"
@@ -42,27 +40,6 @@ def _protect(obj: Obj, finalizer: str) -> None:
 
 def _storage_request(spec: Obj) -> object:
     return mapping(mapping(spec.get("resources")).get("requests")).get("storage")
-
-
-def claim_class(pvc: Obj) -> str:
-    """The claim's StorageClass name ("" for none), as GetPersistentVolumeClaimClass reads it."""
-    annotations = mapping(mapping(pvc.get("metadata")).get("annotations"))
-    if _BETA_CLASS_ANNOTATION in annotations:
-        return text(annotations[_BETA_CLASS_ANNOTATION])
-    return text(mapping(pvc.get("spec")).get("storageClassName"))
-
-
-def expandable(store: Store, class_name: str) -> bool:
-    """Whether the class exists and says allowVolumeExpansion: true (unset means no)."""
-    if not class_name:
-        return False
-    try:
-        storage_class = store.get("storageclasses", None, class_name)
-    except ApiError as error:
-        if error.code == 404:
-            return False
-        raise
-    return storage_class.get("allowVolumeExpansion") is True
 
 
 def _claim_spec(spec: Obj, path: Path) -> ErrorList:
