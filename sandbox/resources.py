@@ -127,14 +127,8 @@ def group_versions() -> dict[str, list[Resource]]:
 def find(group: str, version: str, plural: str) -> Resource | None:
     """The resource a path names, as served in that version."""
     resource = BY_PLURAL.get(plural)
-    if (
-        resource
-        and resource.group == group
-        and version
-        in (
-            resource.version,
-            *resource.served_versions,
-        )
-    ):
-        return resource.at(version)
-    return None
+    if resource is None or resource.group != group:
+        return None
+    if version not in (resource.version, *resource.served_versions):
+        return None
+    return resource.at(version)

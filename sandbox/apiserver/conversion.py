@@ -300,10 +300,6 @@ def _metric_spec_from_v1(metric: Obj) -> Obj:
     return out
 
 
-def _current(**values: Any) -> Obj:
-    return _present(**values)
-
-
 def _metric_status_from_v1(metric: Obj) -> Obj:
     out: Obj = {"type": metric.get("type")}
     if isinstance(metric.get("object"), dict):
@@ -311,7 +307,7 @@ def _metric_status_from_v1(metric: Obj) -> Obj:
         out["object"] = {
             "describedObject": source.get("target") or {},
             "metric": _present(name=source.get("metricName"), selector=source.get("selector")),
-            "current": _current(
+            "current": _present(
                 value=source.get("currentValue"), averageValue=source.get("averageValue")
             ),
         }
@@ -319,7 +315,7 @@ def _metric_status_from_v1(metric: Obj) -> Obj:
         source = metric["pods"]
         out["pods"] = {
             "metric": _present(name=source.get("metricName"), selector=source.get("selector")),
-            "current": _current(averageValue=source.get("currentAverageValue")),
+            "current": _present(averageValue=source.get("currentAverageValue")),
         }
     for key in ("resource", "containerResource"):
         if isinstance(metric.get(key), dict):
@@ -327,7 +323,7 @@ def _metric_status_from_v1(metric: Obj) -> Obj:
             out[key] = _present(
                 name=source.get("name"),
                 container=source.get("container"),
-                current=_current(
+                current=_present(
                     averageUtilization=source.get("currentAverageUtilization"),
                     averageValue=source.get("currentAverageValue"),
                 ),
@@ -338,7 +334,7 @@ def _metric_status_from_v1(metric: Obj) -> Obj:
             "metric": _present(
                 name=source.get("metricName"), selector=source.get("metricSelector")
             ),
-            "current": _current(
+            "current": _present(
                 value=source.get("currentValue"),
                 averageValue=source.get("currentAverageValue"),
             ),

@@ -4,10 +4,10 @@ Linux routes all of 127.0.0.0/8 to the loopback interface with no setup, so a /2
 as the node's podCIDR (as 10.244.0.0/24 is on minikube), and the IPAM hands its addresses out
 as host-local IPAM does: round robin from .2, never one a live pod holds. The .1, the bridge's
 on a real node, is the node's own address (its InternalIP, where kube-proxy answers on the
-nodePorts), so that sandboxes side by side each have a node address of their own. The range is drawn
-at random when the node is first created, so that sandboxes side by side on one machine (or a
-leftover process of another) rarely meet; an address whose declared ports are taken on this
-machine is passed over all the same.
+nodePorts). The range is drawn at random when the node is first created, so that sandboxes side
+by side on one machine (or a leftover process of another) rarely meet, node addresses
+included; an address whose declared ports are taken on this machine is passed over all the
+same.
 """
 
 from __future__ import annotations

@@ -281,27 +281,25 @@ def _token_clash(path: str, token_paths: set[str], where: Path) -> list[str]:
 
 def _duplicates(spec: Obj, spec_path: Path) -> list[str]:
     """Host aliases and image pull secrets given twice (apply would merge them into one)."""
-    warnings = []
-    aliases = objects(spec.get("hostAliases"))
-    seen: set[str] = set()
-    for position, alias in enumerate(aliases):
-        ip = text(alias.get("ip"))
-        if ip in seen:
-            where = spec_path.child("hostAliases").index(position).child("ip")
-            warnings.append(f"{where}: duplicate ip {go_quote(ip)}")
-        seen.add(ip)
-    secrets = objects(spec.get("imagePullSecrets"))
-    seen = set()
-    for position, secret in enumerate(secrets):
-        name = text(secret.get("name"))
-        if name in seen:
-            where = spec_path.child("imagePullSecrets").index(position).child("name")
-            warnings.append(f"{where}: duplicate name {go_quote(name)}")
-        seen.add(name)
-    for position, secret in enumerate(secrets):
+    warnings = _repeated(spec, spec_path, "hostAliases", "ip")
+    warnings += _repeated(spec, spec_path, "imagePullSecrets", "name")
+    for position, secret in enumerate(objects(spec.get("imagePullSecrets"))):
         if not text(secret.get("name")):
             where = spec_path.child("imagePullSecrets").index(position).child("name")
             warnings.append(f'{where}: invalid empty name ""')
+    return warnings
+
+
+def _repeated(spec: Obj, spec_path: Path, list_name: str, key: str) -> list[str]:
+    """Each entry of ``spec[list_name]`` whose ``key`` an earlier entry already has."""
+    warnings = []
+    seen: set[str] = set()
+    for position, entry in enumerate(objects(spec.get(list_name))):
+        value = text(entry.get(key))
+        if value in seen:
+            where = spec_path.child(list_name).index(position).child(key)
+            warnings.append(f"{where}: duplicate {key} {go_quote(value)}")
+        seen.add(value)
     return warnings
 
 
