@@ -25,7 +25,7 @@ import pytest
 
 from sandbox.testing import SandboxProcess
 from service.example_data import write_customers, write_wine
-from tests.adapting import copy_kit, set_keys
+from tests.adapting import copy_kit, make_apply, set_keys
 
 pytestmark = pytest.mark.slow
 
@@ -64,19 +64,6 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(0.2)
-
-
-def make_apply(sandbox: SandboxProcess, kit: Path) -> str:
-    """Step 3 of the README, verbatim: `make apply`."""
-    done = subprocess.run(
-        ["make", "-C", str(kit), "--no-print-directory", "apply"],
-        env=sandbox.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, f"make apply exited {done.returncode}:\n{done.stdout}{done.stderr}"
-    return done.stdout
 
 
 def wait_trained(sandbox: SandboxProcess) -> str:

@@ -10,7 +10,6 @@ One training: the claim is created first, so the CSV is on the volume before the
 from __future__ import annotations
 
 import csv
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from textual.widgets import DataTable, Input, Label, OptionList, Select, Static
 
 from sandbox.testing import SandboxProcess
 from service.example_data import write_customers
-from tests.adapting import copy_kit, set_keys
+from tests.adapting import copy_kit, make_apply, set_keys
 from tests.polling import eventually
 from tests.tui.waiting import notes_of, wait_until
 from tui.app import IrisApp
@@ -65,17 +64,6 @@ def create_claim(sandbox: SandboxProcess, kit: Path) -> Path:
         "the model claim to bind",
     )  # fmt: skip
     return sandbox.claim_dir(NS, "ml-model-pvc")
-
-
-def make_apply(sandbox: SandboxProcess, kit: Path) -> None:
-    done = subprocess.run(
-        ["make", "-C", str(kit), "--no-print-directory", "apply"],
-        env=sandbox.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, f"make apply exited {done.returncode}:\n{done.stdout}{done.stderr}"
 
 
 def column_range(rows: list[dict[str, str]], name: str) -> tuple[float, float]:
