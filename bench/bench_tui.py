@@ -338,14 +338,13 @@ async def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None
 def painted(app: IrisApp, kind: str, rows: int | None = None) -> Callable[[], bool]:
     """Whether the frame going out shows the table of ``kind`` (with ``rows`` rows laid out).
 
-    A table is in the compositor's visible widgets once it is laid out on screen; the
-    frame written then paints it (a newly shown widget's whole region is repainted).
+    A table is on screen (Textual's ``is_on_screen``: in the screen's layout) once it is laid
+    out; the frame written then paints it (a newly shown widget's whole region is repainted).
     """
     table = app.dashboard.table(kind).table
 
     def shows() -> bool:
-        screen = app.screen
-        if table not in screen._compositor.visible_widgets:
+        if not table.is_on_screen:
             return False
         return rows is None or (
             table.row_count == rows and table.virtual_size.height >= rows + table.header_height
