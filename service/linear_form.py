@@ -5,8 +5,10 @@ the Pipeline `service.train.make_pipeline` builds (median imputer, StandardScale
 imputer, one-hot encoder) ending in LogisticRegression, Ridge or LinearRegression. Serving
 reads it back (`Preprocessor`, `form_parts`) without importing scikit-learn or unpickling
 anything, which is most of a pod's start-up time and all of a pickle's risk. Floats survive
-JSON exactly (shortest repr round-trips), and the operations are scikit-learn's, in its order,
-so predictions agree with the pickled pipeline to rounding.
+JSON exactly (shortest repr round-trips), and the operations are scikit-learn's (in its order,
+except that without one-hot columns the scaling is folded into the model's coefficients,
+`Preprocessor.fold`, so a row of any width costs its products alone), so predictions agree with
+the pickled pipeline to rounding.
 """
 
 from __future__ import annotations
@@ -142,6 +144,31 @@ class Preprocessor:
             for i, c in enumerate(self._columns)
         ]
 
+    def fold(
+        self, coef: np.ndarray, intercept: np.ndarray
+    ) -> tuple[Imputer, np.ndarray, np.ndarray] | None:
+        """The linear model `coef`, `intercept` with the scaling folded in: coefficients over
+        the encoded features themselves, so a row costs the model's products and nothing more.
+        None when a one-hot block makes the preprocessing more than impute and scale.
+
+        w . (x - mean) / scale + b is (w / scale) . x + (b - w . mean / scale): the same
+        function, rounded differently (a few ulps of the larger terms, far below the 1e-9
+        the tests hold scikit-learn's answers to).
+        """
+        if self._categorical:
+            return None
+        mean = self._mean if self._mean is not None else np.zeros(len(self._columns))
+        scale = self._scale if self._scale is not None else np.ones(len(self._columns))
+        weights = np.asarray(coef, dtype=np.float64) / scale
+        folded = np.zeros((weights.shape[0], self.n_features))
+        folded[:, self._columns] = weights
+        bias = np.asarray(intercept, dtype=np.float64) - weights @ mean
+        medians = None
+        if self._impute is not None:
+            medians = np.empty(self.n_features)
+            medians[self._columns] = self._impute
+        return Imputer(self.n_features, medians), folded, bias
+
     def transform(self, features: np.ndarray) -> np.ndarray:
         numbers = features[:, self._columns]
         if self._impute is not None:
@@ -177,6 +204,30 @@ class Preprocessor:
             onehot[mode if code != code else int(code)] = 1.0
             out.extend(onehot)
         return out
+
+
+class Imputer:
+    """The median imputation of encoded numeric rows, all that is left of a Preprocessor once
+    its scaling is folded into the model (Preprocessor.fold)."""
+
+    def __init__(self, n_features: int, medians: np.ndarray | None) -> None:
+        self.n_features = n_features
+        self.identity = medians is None
+        self._medians = medians
+        self._row_medians = None if medians is None else medians.tolist()
+
+    def transform(self, features: np.ndarray) -> np.ndarray:
+        if self._medians is None:
+            return features
+        missing = np.isnan(features)
+        return np.where(missing, self._medians, features) if missing.any() else features
+
+    def transform_row(self, row: Sequence[float]) -> Sequence[float]:
+        total = sum(row)
+        # A sum is NaN when a value is (or when infinities cancel: then nothing is replaced).
+        if total == total or self._row_medians is None:
+            return row
+        return [m if v != v else v for v, m in zip(row, self._row_medians, strict=True)]
 
 
 def form_parts(form: dict[str, Any]) -> tuple[str, np.ndarray, np.ndarray]:

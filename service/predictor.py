@@ -21,7 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from service.linear_form import FormError, Preprocessor, form_parts
+from service.linear_form import FormError, Imputer, Preprocessor, form_parts
 from service.model_store import LoadedModel, ModelStoreError
 
 
@@ -185,9 +185,10 @@ class EstimatorPredictor:
 
 
 class PreparedPredictor:
-    """A linear classifier behind the pickle-free form's preprocessing."""
+    """A linear classifier behind the pickle-free form's preprocessing (or, with the scaling
+    folded into the classifier, behind its imputation alone)."""
 
-    def __init__(self, preprocessor: Preprocessor, inner: Predictor) -> None:
+    def __init__(self, preprocessor: Preprocessor | Imputer, inner: Predictor) -> None:
         self.class_names = inner.class_names
         self.n_features = preprocessor.n_features
         self._prepare = preprocessor
@@ -224,7 +225,9 @@ class Regressor(Protocol):
 class LinearRegressor:
     """A linear regression (Ridge, LinearRegression) from its pickle-free form."""
 
-    def __init__(self, preprocessor: Preprocessor, coef: np.ndarray, intercept: float) -> None:
+    def __init__(
+        self, preprocessor: Preprocessor | Imputer, coef: np.ndarray, intercept: float
+    ) -> None:
         self.n_features = preprocessor.n_features
         self._prepare = preprocessor
         self._coef = np.asarray(coef, dtype=np.float64)
@@ -298,15 +301,19 @@ def _form_predictor(loaded: LoadedModel) -> Predictor | Regressor:
     preprocessor = Preprocessor(loaded.form, len(loaded.feature_names))
     if coef.shape[1] != preprocessor.n_outputs:
         raise FormError(f"{coef.shape[1]} coefficients for {preprocessor.n_outputs} inputs")
+    prepare: Preprocessor | Imputer = preprocessor
+    folded = preprocessor.fold(coef, intercept)
+    if folded is not None:
+        prepare, coef, intercept = folded
     if link == "identity":
         if loaded.signature.task != "regression" or coef.shape[0] != 1:
             raise FormError("an identity link is for a single regression target")
-        return LinearRegressor(preprocessor, coef[0], float(intercept[0]))
+        return LinearRegressor(prepare, coef[0], float(intercept[0]))
     classes = 2 if link == "logistic" else coef.shape[0]
     if loaded.signature.task != "classification" or classes != len(loaded.class_names):
         raise FormError(f"{classes} classes but the signature names {len(loaded.class_names)}")
     inner = _linear_classifier(coef, intercept, loaded.class_names)
-    return inner if preprocessor.identity else PreparedPredictor(preprocessor, inner)
+    return inner if prepare.identity else PreparedPredictor(prepare, inner)
 
 
 def _linear_classifier(

@@ -35,32 +35,43 @@ class RowChecker:
             self._specs.append((feature.name, numeric, low, high, codes, feature.nullable))
         self.low = np.array([s[2] for s in self._specs])
         self.high = np.array([s[3] for s in self._specs])
-        # Iris's shortcut: one bound for every feature, checked once per value.
-        bounds = {(s[2], s[3]) for s in self._specs}
-        self._shared = bounds.pop() if self.all_numeric and len(bounds) == 1 else None
+        # All-numeric signatures (Iris, wine...) check each value inline, without a call per
+        # value; absent and null are one case there, allowed where the feature is nullable.
+        self._numeric = (
+            [(s[0], s[2], s[3], s[5]) for s in self._specs] if self.all_numeric else None
+        )
+        self._any_nullable = any(s[5] for s in self._specs)
 
     def named(self, payload: Any) -> list[float] | None:
         """The encoded row of a valid /predict object, or None."""
         if type(payload) is not dict:
             return None
-        shared = self._shared
-        if shared is not None:
-            if len(payload) != self.n_features:
+        numeric = self._numeric
+        if numeric is not None:
+            if self._any_nullable:
+                if not self._known.issuperset(payload):
+                    return None
+            # Without nullable features every name must be there, so the count rules out others.
+            elif len(payload) != self.n_features:
                 return None
-            low, high = shared
             row: list[float] = []
-            for name in self.names:
+            for name, low, high, nullable in numeric:
                 value: Any = payload.get(name)
                 kind = type(value)
-                if (kind is not float and kind is not int) or not low <= value <= high:
+                if (kind is float or kind is int) and low <= value <= high:
+                    row.append(value)
+                elif value is None and nullable:
+                    row.append(math.nan)
+                else:
                     return None
-                row.append(value)
             return row
         if not self._known.issuperset(payload):
             return None
         row = []
-        for name, numeric, low, high, codes, nullable in self._specs:
-            encoded = self._value(payload.get(name, _ABSENT), numeric, low, high, codes, nullable)
+        for name, numeric_kind, low, high, codes, nullable in self._specs:
+            encoded = self._value(
+                payload.get(name, _ABSENT), numeric_kind, low, high, codes, nullable
+            )
             if encoded is None:
                 return None
             row.append(encoded)

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from service.example_data import write_customers, write_wine
+from service.linear_form import Imputer
 from service.model_store import ModelStore
-from service.predictor import make_predictor
+from service.predictor import LinearRegressor, PreparedPredictor, make_predictor
 from service.train import main
 from tests.service.core_fixtures import restore_logging  # noqa: F401 - a fixture
 
@@ -74,6 +75,44 @@ def test_the_pickle_free_form_predicts_what_the_pipeline_does(tmp_path: Path) ->
     for row, proba in zip(rows[:50], expected, strict=False):
         _, probabilities = predictor.predict_row(row.tolist())
         np.testing.assert_allclose(probabilities, proba, rtol=1e-9)
+
+
+@pytest.mark.parametrize("label", ["target", "alcohol"])
+def test_a_numeric_pipeline_folds_its_scaling_and_still_imputes(tmp_path: Path, label: str) -> None:
+    # All-numeric features: the scaler is folded into the linear model, the imputer stays, so
+    # the batch job's empty cells are still the training medians.
+    assert train(tmp_path, write_wine(tmp_path / "wine.csv"), "--label-column", label) == 0
+    loaded = ModelStore(tmp_path / "m").load()
+    predictor = make_predictor(loaded)
+    rng = np.random.default_rng(1)
+    rows = rng.uniform(0, 200, (300, len(loaded.feature_names)))
+    rows[rng.random(rows.shape) < 0.1] = np.nan
+    rows[0] = np.nan  # nothing known: every feature is its median
+    if label == "alcohol":
+        assert isinstance(predictor, LinearRegressor)
+        expected = loaded.estimator.predict(rows)
+        np.testing.assert_allclose(predictor.values(rows), expected, rtol=1e-9)
+        for row, value in zip(rows[:50], expected, strict=False):
+            assert predictor.value_row(row.tolist()) == pytest.approx(value, rel=1e-9)
+        return
+    assert isinstance(predictor, PreparedPredictor)
+    expected = loaded.estimator.predict_proba(rows)
+    np.testing.assert_allclose(predictor.predict_proba(rows), expected, rtol=1e-9)
+    for row, proba in zip(rows[:50], expected, strict=False):
+        _, probabilities = predictor.predict_row(row.tolist())
+        np.testing.assert_allclose(probabilities, proba, rtol=1e-9)
+
+
+def test_the_imputer_replaces_missing_values_only() -> None:
+    imputer = Imputer(3, np.array([1.0, 2.0, 3.0]))
+    assert imputer.transform_row([np.nan, 5.0, np.nan]) == [1.0, 5.0, 3.0]
+    # Infinities that cancel make the row's sum NaN, without a value to replace.
+    assert imputer.transform_row([np.inf, -np.inf, 4.0]) == [np.inf, -np.inf, 4.0]
+    np.testing.assert_array_equal(
+        imputer.transform(np.array([[np.nan, 5.0, 6.0], [7.0, np.nan, 9.0]])),
+        [[1.0, 5.0, 6.0], [7.0, 2.0, 9.0]],
+    )
+    assert Imputer(3, None).identity
 
 
 @pytest.mark.parametrize("model", ["hist_gradient_boosting", "random_forest"])
