@@ -141,6 +141,63 @@ def test_fast_and_line_by_line_parsing_agree(model_dir: Path, tmp_path: Path) ->
         assert a.to_pylist() == b.to_pylist()
 
 
+@pytest.fixture(scope="module")
+def customers_model(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
+    from service.example_data import write_customers
+
+    folder = tmp_path_factory.mktemp("customers")
+    data = write_customers(folder / "customers.csv")
+    train(TrainSettings(model_dir=folder / "m", train_data=data, label_column="churned"))
+    return ModelStore(folder / "m").load()
+
+
+@pytest.mark.parametrize(
+    "tenures",
+    [
+        [" 12", "7 ", "NaN", "nan", "", "NA", "n/a", "3", "1e1", "+4"],
+        ["", "NA", "nan", "null"],  # a chunk with the column all missing
+    ],
+)
+def test_the_block_path_reads_padding_and_missing_values_as_the_line_path(
+    customers_model: LoadedModel,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tenures: list[str],
+) -> None:
+    """Clean numbers cast in one pass; anything else must still mean what it means row by row."""
+    from service.csv_chunks import _BlockParser
+
+    signature = customers_model.signature
+    assert {f.name for f in signature.features if f.nullable} >= {"tenure_months", "region"}
+    header = "customer_id,tenure_months,monthly_charges,plan,region,support_calls"
+    regions = ["north", " south", "", "NA", "west "]
+    lines = [
+        f"c-{i},{tenure},{20 + i}.5,basic,{regions[i % len(regions)]},{i % 4}"
+        for i, tenure in enumerate(tenures * 5)
+    ]
+    clean, dirty = tmp_path / "clean.csv", tmp_path / "dirty.csv"
+    clean.write_text("\n".join([header, *lines]) + "\n")
+    dirty.write_text("\n".join([header, *lines, "c-x,1,20,gold,north,1"]) + "\n")
+
+    line_path = _BlockParser._parse_lines
+    with monkeypatch.context() as patch:
+
+        def refuse(self: _BlockParser, block: bytes, first_line: int) -> None:
+            raise AssertionError("the block path sent a clean block line by line")
+
+        patch.setattr(_BlockParser, "_parse_lines", refuse)
+        (fast,) = read_chunks(clean, 10_000, signature)
+    (slow,) = read_chunks(dirty, 10_000, signature)
+    assert _BlockParser._parse_lines is line_path
+    assert [r.reason for r in slow.rejects] == ["plan='gold' is not a category the model knows"]
+    np.testing.assert_array_equal(fast.features, slow.features)
+    assert np.isnan(fast.features[:, 0]).sum() == sum(
+        t.strip().lower() in {"", "na", "n/a", "nan", "null"} for t in tenures * 5
+    )
+    for a, b in zip(fast.text, slow.text, strict=True):
+        assert a.to_pylist() == b.to_pylist()
+
+
 def test_extra_columns_and_their_order_do_not_matter(
     model_dir: Path, dirs: tuple[Path, Path]
 ) -> None:
