@@ -7,6 +7,9 @@ the mount says so; /tmp is the pod's scratch space unless a volume is mounted th
 mountPoint (or working directory) is missing on the host, the folders on the way to it are
 mirrored instead: a tmpfs with each of the host's entries bound in it, so that the mountPoint
 is made in memory, never on the host. Paths, env and argv then stay as the manifest gives them.
+The sandbox's "image" is the host's Python environment and this checkout: where a mount would
+hide them (a checkout under /tmp), they are bound again at their own paths, as an image's files
+are there in a real container.
 
 Without namespaces (an unprivileged user on a machine that forbids user namespaces) processes
 run on the host as before, with mountPaths rewritten to the folders behind them (sandbox.podspec),
@@ -33,6 +36,29 @@ log = logging.getLogger(__name__)
 
 HOST_VIEW_ENV = "IRIS_SANDBOX_HOST_VIEW"  # "1": run every container on the host's paths
 IMAGE_WORKDIR = "/tmp"  # the kit image's WORKDIR (and HOME), as a container of it starts in
+
+
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def _image_folders() -> tuple[str, ...]:
+    """What a container's processes run from: the Python they start, its libraries, the
+    checkout their code is imported from, and PYTHONPATH; the outermost of each nest."""
+    found = {
+        os.path.realpath(path)
+        for path in (
+            sys.prefix,
+            sys.base_prefix,
+            os.path.dirname(os.path.realpath(sys.executable)),
+            str(Path(__file__).resolve().parents[2]),  # sandbox/kubelet/ -> the checkout
+            *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep)),
+        )
+    }
+    return tuple(sorted(f for f in found if not any(_within(f, o) and f != o for o in found)))
+
+
+IMAGE_FOLDERS = _image_folders()
 
 _CLONE_NEWNS, _CLONE_NEWUSER = 0x00020000, 0x10000000
 _MS_RDONLY, _MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 1, 32, 4096, 16384, 1 << 18
@@ -63,6 +89,7 @@ class ContainerView:
     working_dir: str  # as the spec says ("" for the image's)
     root: Path  # an empty host folder the private root is mounted on
     isolated: bool = field(default_factory=lambda: available())
+    image: tuple[str, ...] = IMAGE_FOLDERS
 
     @property
     def rewritten(self) -> list[podspec.Mount]:
@@ -88,7 +115,9 @@ class ContainerView:
         """What the child runs between fork and exec to enter the view (None on the host)."""
         if not self.isolated:
             return None
-        ops = plan(self.mounts, self.tmpdir, self.working_dir or IMAGE_WORKDIR, self.root)
+        ops = plan(
+            self.mounts, self.tmpdir, self.working_dir or IMAGE_WORKDIR, self.root, self.image
+        )
         cwd = self.working_dir or IMAGE_WORKDIR
         uid, gid = os.getuid(), os.getgid()
         _load_libc()  # not in the child: loading a library there could deadlock
@@ -130,11 +159,21 @@ class ContainerView:
                     os.close(fd)
 
 
-def plan(mounts: list[podspec.Mount], tmpdir: Path, cwd: str, root: Path) -> list[Op]:
+def plan(
+    mounts: list[podspec.Mount],
+    tmpdir: Path,
+    cwd: str,
+    root: Path,
+    image: tuple[str, ...] = IMAGE_FOLDERS,
+) -> list[Op]:
     """The steps that build the view under ``root``, all computed here, in the parent."""
     binds = [(m.mount_path, str(m.local), m.read_only) for m in mounts]
     if not any(target == "/tmp" for target, _, _ in binds):
         binds.append(("/tmp", str(tmpdir), False))
+    # the image's folders a mount covers, bound again over it (after it: binds go by length)
+    binds += [
+        (folder, folder, False) for folder in image if _under_any(folder, binds, strictly=True)
+    ]
     # a target's folders as the host resolves them: a symlink on the way (/bin -> usr/bin)
     # must lead into a mirror, not through to the host
     binds = [
@@ -197,10 +236,6 @@ def plan(mounts: list[podspec.Mount], tmpdir: Path, cwd: str, root: Path) -> lis
     if made_cwd:
         ops.append(Op("workdir", _under(root, cwd)))
     return ops
-
-
-def _within(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
 def _under_any(path: str, binds: list[tuple[str, str, bool]], *, strictly: bool = False) -> bool:

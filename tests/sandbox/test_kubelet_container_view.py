@@ -8,6 +8,7 @@ import ipaddress
 import json
 import os
 import subprocess
+import tempfile
 import urllib.request
 import uuid
 from pathlib import Path
@@ -19,12 +20,6 @@ from sandbox.kubelet import containerview, podspec
 from sandbox.testing import SandboxProcess, start_sandbox
 
 pytestmark = pytest.mark.slow
-
-needs_namespaces = pytest.mark.skipif(
-    not containerview.available(),
-    reason="this machine gives the sandbox no user and mount namespaces: "
-    "containers see the host's paths",
-)
 
 NS = "view"
 # The kit's layout: a claim at /models (read-only) and, through a subPath, at /data; an
@@ -116,7 +111,7 @@ def _pod_dir(sandbox: SandboxProcess, name: str) -> Path:
     return paths.pod_dir(sandbox.state_dir, NS, name, uid)
 
 
-@needs_namespaces
+@pytest.mark.container_view
 def test_exec_sees_the_mounts_the_working_directory_and_the_env(box: SandboxProcess) -> None:
     claim = box.claim_dir(NS, "store")
     (claim / "models" / "v1").mkdir(parents=True)
@@ -132,7 +127,7 @@ def test_exec_sees_the_mounts_the_working_directory_and_the_env(box: SandboxProc
     assert not Path("/srv/app").exists()  # made in the view, not on the host
 
 
-@needs_namespaces
+@pytest.mark.container_view
 def test_exec_writes_land_in_the_pods_emptydir_not_the_hosts_tmp(box: SandboxProcess) -> None:
     name = f"iris-view-{uuid.uuid4().hex}"
     _exec(box, "sh", "-c", f"echo hi > /tmp/{name}")
@@ -141,7 +136,7 @@ def test_exec_writes_land_in_the_pods_emptydir_not_the_hosts_tmp(box: SandboxPro
     assert _exec(box, "cat", f"/tmp/{name}") == "hi\n"
 
 
-@needs_namespaces
+@pytest.mark.container_view
 def test_kubectl_cp_in_and_out_is_byte_exact(box: SandboxProcess, tmp_path: Path) -> None:
     payload = bytes(range(256)) * 4099 + os.urandom(70_001)  # every byte value, and odd sizes
     source = tmp_path / "in.bin"
@@ -221,7 +216,7 @@ def test_without_namespaces_the_host_view_is_used_and_said_once(
         assert f"{containerview.HOST_VIEW_ENV}=1" in notices[0]
 
 
-@needs_namespaces
+@pytest.mark.container_view
 def test_a_mountpoint_the_host_lacks_is_made_in_the_view_only(tmp_path: Path) -> None:
     # /etc/<new>/conf: the folders on the way are mirrored, so nothing is made in the host's /etc
     new = f"/etc/iris-view-{uuid.uuid4().hex}"
@@ -245,7 +240,7 @@ def test_a_mountpoint_the_host_lacks_is_made_in_the_view_only(tmp_path: Path) ->
     assert os.listdir(root) == []  # the private root showed nowhere but in the view
 
 
-@needs_namespaces
+@pytest.mark.container_view
 def test_a_view_that_cannot_be_entered_says_why(tmp_path: Path) -> None:
     volume, tmp, root = tmp_path / "volume", tmp_path / "tmp", tmp_path / "root"
     for folder in (volume, tmp, root):
@@ -257,3 +252,34 @@ def test_a_view_that_cannot_be_entered_says_why(tmp_path: Path) -> None:
     assert str(error.value) == (
         "cannot enter the container's view: [Errno 2] No such file or directory: '/models/missing'"
     )
+
+
+@pytest.mark.container_view
+def test_an_image_folder_under_tmp_is_seen_through_the_pods_tmp(tmp_path: Path) -> None:
+    # a checkout under /tmp: the pod's /tmp hides it unless the view binds it again
+    image, root = tmp_path / "checkout", tmp_path / "root"
+    for folder in (image, root):
+        folder.mkdir()
+    (image / "code.py").write_text("print('from the image')\n")
+    (tmp_path / "beside").write_text("the host's /tmp\n")
+    script = f"cat {image / 'code.py'}; ls /tmp; cat {tmp_path / 'beside'}"
+
+    def run(folders: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
+        tmp = Path(tempfile.mkdtemp(dir=tmp_path, prefix="pod-tmp-"))
+        view = containerview.ContainerView([], tmp, "", root, isolated=True, image=folders)
+        return subprocess.run(
+            ["sh", "-c", script],
+            preexec_fn=view.preexec(),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+
+    seen = run((str(image),))
+    # the image's folder is there; the rest of the host's /tmp is not, and the pod's /tmp holds
+    # only the folders on the way to it
+    assert seen.stdout == f"print('from the image')\n{image.parts[2]}\n", seen.stderr
+    assert "beside: No such file" in seen.stderr
+    hidden = run(())
+    assert hidden.stdout == "" and "code.py: No such file" in hidden.stderr
