@@ -211,15 +211,18 @@ def test_suspending_a_job_terminates_its_pods_gracefully(cluster: Cluster, tmp_p
     # ignores SIGTERM (once it says so): the kubelet stops it only when its grace is over
     ready = tmp_path / "ready"
     stubborn = (
-        "import signal, time; signal.signal(signal.SIGTERM, lambda *_: None); "
-        "open('/marks/ready', 'w').close(); time.sleep(600)"
+        "import os, signal, time; signal.signal(signal.SIGTERM, lambda *_: None); "
+        "open(os.environ['MARK'], 'w').close(); time.sleep(600)"
     )
     spec = job("held", stubborn)
     pod_spec = spec["spec"]["template"]["spec"]
     pod_spec["terminationGracePeriodSeconds"] = 3
-    # the mark is the host's, reached as a container reaches it: through a hostPath
+    # the mark is the host's, reached as a container reaches it: through a hostPath, named in
+    # the env (which holds the host's folder where containers see the host's paths)
     pod_spec["volumes"] = [{"name": "marks", "hostPath": {"path": str(tmp_path)}}]
-    pod_spec["containers"][0]["volumeMounts"] = [{"name": "marks", "mountPath": "/marks"}]
+    container = pod_spec["containers"][0]
+    container["volumeMounts"] = [{"name": "marks", "mountPath": "/marks"}]
+    container["env"] = [{"name": "MARK", "value": "/marks/ready"}]
     cluster.create("jobs", spec)
     running = cluster.wait_for(
         lambda: [

@@ -45,7 +45,8 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
 
 
 def _pod(name: str, mark: Path, linger: str, grace: int = 30) -> dict:
-    """The mark file is the host's, reached as a container would: through a hostPath."""
+    """The mark file is the host's, reached as a container would: through a hostPath, named
+    in the env (which holds the host's folder where containers see the host's paths)."""
     inside = f"/marks/{mark.name}"
     return {
         "apiVersion": "v1",
@@ -65,7 +66,7 @@ def _pod(name: str, mark: Path, linger: str, grace: int = 30) -> dict:
                     "ports": [{"containerPort": 8080}],
                     "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1},
                     "lifecycle": {
-                        "preStop": {"exec": {"command": ["sh", "-c", f"echo preStop >> {inside}"]}}
+                        "preStop": {"exec": {"command": ["sh", "-c", 'echo preStop >> "$MARK"']}}
                     },
                     "volumeMounts": [{"name": "marks", "mountPath": "/marks"}],
                 }

@@ -117,6 +117,7 @@ def untrained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProce
         sandbox.stop()
 
 
+@pytest.mark.container_view
 def test_a_failed_training_job_leaves_the_api_pods_never_ready(untrained: SandboxProcess) -> None:
     """Two rows at once, as they happen: the Job fails, so no model is published."""
     stack = untrained
