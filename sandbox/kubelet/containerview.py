@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.kubelet import podspec
+from sandbox.kubelet.images import REPO_ROOT
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def _image_folders() -> tuple[str, ...]:
             sys.prefix,
             sys.base_prefix,
             os.path.dirname(os.path.realpath(sys.executable)),
-            str(Path(__file__).resolve().parents[2]),  # sandbox/kubelet/ -> the checkout
+            str(REPO_ROOT),
             *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep)),
         )
     }

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from sandbox.kubelet import containerview
+from sandbox.kubelet import containerview, podspec
 from sandbox.testing import SandboxProcess
 from service.example_data import write_customers, write_wine
 from tests.adapting import copy_kit, make_apply, set_keys
@@ -187,7 +187,8 @@ def features_of(model: dict[str, Any]) -> list[str]:
 def as_the_job_names(volume: Path, path: str) -> str:
     """A path under /models as the training Job logs it: as the manifest says in the container's
     own view, the claim's folder where containers see the host's paths."""
-    return path if containerview.available() else str(volume / path.removeprefix("/models/"))
+    rewritten = [] if containerview.available() else [podspec.Mount("/models", volume)]
+    return podspec.local_path(path, rewritten)
 
 
 def test_own_model_from_a_csv(sandbox: SandboxProcess, tmp_path: Path) -> None:
